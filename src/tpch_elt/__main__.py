@@ -1,0 +1,3 @@
+from tpch_elt.cli import main
+
+main()

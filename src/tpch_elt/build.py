@@ -1,0 +1,201 @@
+"""Transform: `dbt build` and `dbt source freshness` through dbt's Python runner."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from tpch_elt.errors import PipelineError
+from tpch_elt.load import RAW_SCHEMA
+from tpch_elt.settings import Settings
+from tpch_elt.warehouse import connect, table_exists
+
+# Called as (finished, total, description) whenever a dbt node finishes.
+NodeProgress = Callable[[int, int, str], None]
+
+
+@dataclass
+class NodeFailure:
+    unique_id: str
+    resource_type: str
+    status: str
+    message: str
+    compiled_path: str | None = None
+
+
+@dataclass
+class BuildSummary:
+    """What one `tpch-elt build` did, for the summary table and exit code."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    freshness: Counter[str] = field(default_factory=Counter)
+    failures: list[NodeFailure] = field(default_factory=list)
+    build_seconds: float = 0.0
+    freshness_seconds: float = 0.0
+    success: bool = True
+
+    def count(self, resource_type: str, status: str) -> int:
+        return self.counts[(resource_type, status)]
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _common_args(settings: Settings) -> list[str]:
+    return [
+        "--project-dir",
+        str(settings.project_dir),
+        "--profiles-dir",
+        str(settings.profiles_dir),
+        "--target",
+        settings.target,
+        "--threads",
+        str(settings.threads),
+    ]
+
+
+def _require_raw(settings: Settings) -> None:
+    """Fail early, with a useful message, when there is nothing to build from."""
+    if settings.target != "dev":
+        return
+    with connect(settings.warehouse_path, read_only=True) as con:
+        if not table_exists(con, RAW_SCHEMA, "orders"):
+            raise PipelineError(
+                f"warehouse {settings.warehouse_path} has no raw.orders table: "
+                "run `tpch-elt load` (or `tpch-elt run`) first"
+            )
+
+
+class _ProgressCallback:
+    """Turns dbt's structured events into (finished, total, name) updates."""
+
+    def __init__(self, on_node: NodeProgress | None) -> None:
+        self.on_node = on_node
+        self.total = 0
+        self.finished = 0
+
+    def __call__(self, event: Any) -> None:
+        name = event.info.name
+        if name == "LogStartLine":
+            self.total = max(self.total, int(getattr(event.data, "total", 0) or 0))
+        elif name == "NodeFinished" and self.on_node is not None:
+            self.finished += 1
+            node = event.data.node_info
+            self.on_node(self.finished, max(self.total, self.finished), node.node_name)
+
+
+def _invoke(args: list[str], callback: _ProgressCallback | None = None) -> Any:
+    # Imported here: dbt is heavy and only build needs it.
+    from dbt.cli.main import dbtRunner
+
+    runner = dbtRunner(callbacks=[callback] if callback else [])
+    try:
+        return runner.invoke(args)
+    finally:
+        _release_duckdb()
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB handle dbt-duckdb keeps open after an invocation.
+
+    dbt-duckdb caches one database instance per process; left open, it
+    holds the warehouse file and blocks other readers in this process
+    (the summary) and writers in others (the next Airflow task).
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing to release
+        return
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        env.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def build(
+    settings: Settings,
+    *,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    full_refresh: bool = False,
+    freshness: bool = True,
+    on_node: NodeProgress | None = None,
+) -> BuildSummary:
+    """Run `dbt build` (models, tests, unit tests) then `dbt source freshness`."""
+    _require_raw(settings)
+    summary = BuildSummary()
+    args = ["build", *_common_args(settings), "--quiet"]
+    for selector in select:
+        args += ["--select", selector]
+    for selector in exclude:
+        args += ["--exclude", selector]
+    if full_refresh:
+        args.append("--full-refresh")
+
+    with _environment(settings.dbt_env()):
+        started = time.perf_counter()
+        result = _invoke(args, _ProgressCallback(on_node))
+        summary.build_seconds = time.perf_counter() - started
+        if result.exception is not None and result.result is None:
+            raise PipelineError(f"dbt build could not run: {result.exception}")
+        _collect_build(summary, result.result)
+        summary.success = bool(result.success)
+
+        if freshness:
+            started = time.perf_counter()
+            fresh = _invoke(
+                ["source", "freshness", *_common_args(settings), "--quiet"]
+                + [arg for selector in select for arg in ("--select", selector)
+                   if selector.startswith("source:")]
+            )
+            summary.freshness_seconds = time.perf_counter() - started
+            if fresh.exception is not None and fresh.result is None:
+                raise PipelineError(f"dbt source freshness could not run: {fresh.exception}")
+            for item in getattr(fresh.result, "results", []) or []:
+                status = str(getattr(item.status, "value", item.status))
+                summary.freshness[status] += 1
+                if status in ("error", "runtime error"):
+                    summary.failures.append(
+                        NodeFailure(
+                            item.node.unique_id,
+                            "source",
+                            status,
+                            f"source {item.node.source_name}.{item.node.name} is stale "
+                            f"(last load {getattr(item, 'max_loaded_at', 'unknown')})"
+                            if status == "error"
+                            else str(getattr(item, "message", "")),
+                        )
+                    )
+            summary.success = summary.success and bool(fresh.success)
+    return summary
+
+
+def _collect_build(summary: BuildSummary, execution: Any) -> None:
+    for item in getattr(execution, "results", []) or []:
+        node = item.node
+        resource_type = str(getattr(node.resource_type, "value", node.resource_type))
+        status = str(getattr(item.status, "value", item.status))
+        summary.counts[(resource_type, status)] += 1
+        if status in ("error", "fail", "runtime error"):
+            compiled = getattr(node, "compiled_path", None)
+            message = item.message or ""
+            if status == "fail" and item.failures is not None:
+                message = f"{item.failures} failing row(s)"
+            summary.failures.append(
+                NodeFailure(node.unique_id, resource_type, status, message, compiled)
+            )

@@ -1,0 +1,287 @@
+"""`tpch-elt`: the command line. Parses options, calls the steps, reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tpch_elt import __version__
+from tpch_elt.build import BuildSummary, build as run_build
+from tpch_elt.errors import PipelineError
+from tpch_elt.generate import generate as run_generate
+from tpch_elt.generate import parse_scale_factor
+from tpch_elt.load import load as run_load
+from tpch_elt.settings import DEFAULT_THREADS, Settings
+from tpch_elt.tpch import TABLES, format_scale_factor
+from tpch_elt.warehouse import connect, table_exists
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="tpch-elt",
+    help="TPC-H ELT pipeline: generate, load into DuckDB, transform with dbt.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ScaleFactor = typer.Option(
+    "1",
+    "--scale-factor",
+    "-s",
+    metavar="SF",
+    help="TPC-H scale factor, e.g. 1 (about 1 GB of raw data) or 0.1.",
+)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def _guard(step: Callable[[], T]) -> T:
+    """Run a step; turn a PipelineError into one red line and exit code 1."""
+    try:
+        return step()
+    except PipelineError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]: nothing half-done was committed")
+        raise typer.Exit(code=130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tpch-elt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    warehouse: Optional[Path] = typer.Option(
+        None,
+        "--warehouse",
+        envvar="TPCH_ELT_WAREHOUSE",
+        help="DuckDB warehouse file (default: <data-dir>/warehouse.duckdb).",
+    ),
+    data_dir: Path = typer.Option(
+        Path("data"), "--data-dir", envvar="TPCH_ELT_DATA_DIR", help="Landing files and warehouse live here."
+    ),
+    threads: int = typer.Option(
+        DEFAULT_THREADS, "--threads", envvar="TPCH_ELT_THREADS", min=1, help="dbt threads."
+    ),
+    target: str = typer.Option(
+        "dev", "--target", envvar="TPCH_ELT_TARGET", help="dbt target (dev = embedded DuckDB)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Global options; they go before the command: `tpch-elt --threads 2 build`."""
+    ctx.obj = Settings(data_dir=data_dir, warehouse=warehouse, threads=threads, target=target)
+
+
+def _do_generate(settings: Settings, scale_factor_text: str, force: bool) -> None:
+    scale_factor = parse_scale_factor(scale_factor_text)
+    with _progress() as progress:
+        task = progress.add_task(
+            f"generate SF {format_scale_factor(scale_factor)}", total=len(TABLES), detail=""
+        )
+
+        def on_table(name: str, rows: int, reused: bool) -> None:
+            how = "reused" if reused else "generated"
+            progress.update(task, advance=1, detail=f"{name}: {rows:,} rows {how}")
+
+        tables = run_generate(settings, scale_factor, force=force, on_table=on_table)
+    generated = [t.name for t in tables if not t.reused]
+    reused = [t.name for t in tables if t.reused]
+    console.print(f"Landing files in [cyan]{settings.landing_dir(scale_factor)}[/]")
+    console.print(
+        f"  generated: {', '.join(generated) or '-'}\n  reused (complete): {', '.join(reused) or '-'}",
+        highlight=False,
+    )
+
+
+def _do_load(settings: Settings, scale_factor_text: str) -> None:
+    scale_factor = parse_scale_factor(scale_factor_text)
+    with _progress() as progress:
+        task = progress.add_task("load raw", total=len(TABLES), detail="")
+
+        def on_table(name: str, rows: int) -> None:
+            progress.update(task, advance=1, detail=f"raw.{name}: {rows:,} rows")
+
+        result = run_load(settings, scale_factor, on_table=on_table)
+    total = sum(result.row_counts.values())
+    console.print(
+        f"Loaded {total:,} rows into [cyan]{settings.warehouse_path}[/] schema raw "
+        f"(batch {result.batch_id}, {result.loaded_at:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+
+
+def _summary_table(summary: BuildSummary) -> Table:
+    table = Table(title="dbt build summary", title_justify="left")
+    table.add_column("resource")
+    for status in ("pass", "warn", "fail", "error", "skipped"):
+        table.add_column(status, justify="right")
+    table.add_column("seconds", justify="right")
+
+    def cell(n: int, style: str) -> str:
+        return f"[{style}]{n}[/]" if n else "0"
+
+    rows = (
+        ("models", "model", {"pass": "success"}),
+        ("tests", "test", {}),
+        ("unit tests", "unit_test", {}),
+        ("seeds", "seed", {"pass": "success"}),
+        ("snapshots", "snapshot", {"pass": "success"}),
+    )
+    first = True
+    for label, rtype, alias in rows:
+        statuses = {s: summary.count(rtype, alias.get(s, s)) for s in ("pass", "warn", "fail", "error", "skipped")}
+        if not any(statuses.values()) and rtype in ("seed", "snapshot"):
+            continue
+        table.add_row(
+            label,
+            cell(statuses["pass"], "green"),
+            cell(statuses["warn"], "yellow"),
+            cell(statuses["fail"], "red"),
+            cell(statuses["error"], "red"),
+            cell(statuses["skipped"], "yellow"),
+            f"{summary.build_seconds:.1f}" if first else "",
+        )
+        first = False
+    if summary.freshness:
+        table.add_row(
+            "source freshness",
+            cell(summary.freshness["pass"], "green"),
+            cell(summary.freshness["warn"], "yellow"),
+            "0",
+            cell(summary.freshness["error"] + summary.freshness["runtime error"], "red"),
+            "0",
+            f"{summary.freshness_seconds:.1f}",
+        )
+    return table
+
+
+def _do_build(
+    settings: Settings, select: list[str], exclude: list[str], full_refresh: bool
+) -> BuildSummary:
+    with _progress() as progress:
+        task = progress.add_task("dbt build", total=None, detail="parsing project")
+
+        def on_node(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, detail=name)
+
+        summary = run_build(
+            settings, select=select, exclude=exclude, full_refresh=full_refresh, on_node=on_node
+        )
+        progress.update(task, detail="done")
+    console.print(_summary_table(summary))
+    if summary.failures:
+        for failure in summary.failures:
+            where = f" (compiled SQL: {failure.compiled_path})" if failure.compiled_path else ""
+            err_console.print(
+                f"[red]{failure.status}[/] {failure.unique_id}: {failure.message}{where}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if not summary.success:
+        raise PipelineError(
+            f"dbt build did not pass ({len(summary.failures)} failing node(s) listed above); "
+            f"details in {settings.project_dir / 'logs' / 'dbt.log'}"
+        )
+    return summary
+
+
+def _report_marts(settings: Settings) -> None:
+    if settings.target != "dev":
+        return
+    with connect(settings.warehouse_path, read_only=True) as con:
+        lines = []
+        for name in ("mart_orders", "mart_customer_summary"):
+            if table_exists(con, "mart", name):
+                row = con.execute(f"select count(*) from mart.{name}").fetchone()
+                lines.append(f"  mart.{name}: {int(row[0]) if row else 0:,} rows")
+    console.print(f"[bold green]Marts ready[/] in [cyan]{settings.warehouse_path}[/] (schema mart):")
+    for line in lines:
+        console.print(line)
+    console.print(f"  query them: duckdb {settings.warehouse_path} -c 'select * from mart.mart_orders limit 5'")
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    scale_factor: str = ScaleFactor,
+    force: bool = typer.Option(False, "--force", help="Regenerate files even if complete ones exist."),
+) -> None:
+    """Generate TPC-H Parquet files under <data-dir>/landing/sf=<SF>/."""
+    settings = _settings(ctx)
+    _guard(lambda: _do_generate(settings, scale_factor, force))
+
+
+@app.command()
+def load(ctx: typer.Context, scale_factor: str = ScaleFactor) -> None:
+    """Load the landing files into the warehouse's raw schema (atomic)."""
+    settings = _settings(ctx)
+    _guard(lambda: _do_load(settings, scale_factor))
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    select: list[str] = typer.Option([], "--select", "-m", help="dbt selector (repeatable)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="dbt selector to skip (repeatable)."),
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
+) -> None:
+    """dbt build (models, tests, unit tests), then dbt source freshness."""
+    settings = _settings(ctx)
+    _guard(lambda: _do_build(settings, select, exclude, full_refresh))
+    _guard(lambda: _report_marts(settings))
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    scale_factor: str = ScaleFactor,
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
+) -> None:
+    """The main job: generate, load, build."""
+    settings = _settings(ctx)
+    started = time.perf_counter()
+    _guard(lambda: _do_generate(settings, scale_factor, False))
+    _guard(lambda: _do_load(settings, scale_factor))
+    _guard(lambda: _do_build(settings, [], [], full_refresh))
+    _guard(lambda: _report_marts(settings))
+    console.print(f"Pipeline finished in {time.perf_counter() - started:.1f} s")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Load: landing Parquet files into the warehouse's append-only `raw` schema.
+
+`load` is the initial (full) load: it replaces every raw table in one
+transaction, so a failure part-way leaves the previous raw state intact.
+Every row carries `_batch_id` (0 for the initial load) and `_loaded_at`
+(UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from tpch_elt.errors import PipelineError
+from tpch_elt.settings import Settings
+from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
+from tpch_elt.warehouse import connect
+
+RAW_SCHEMA = "raw"
+BATCHES_TABLE = f"{RAW_SCHEMA}._batches"
+INITIAL_BATCH_ID = 0
+
+# Called as (table, rows) after each table is loaded (inside the transaction).
+TableLoaded = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    batch_id: int
+    loaded_at: datetime
+    row_counts: dict[str, int]
+
+
+def utc_now() -> datetime:
+    """Current UTC time as a naive timestamp (dbt treats naive as UTC)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _sql_literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def landing_files(settings: Settings, scale_factor: float) -> dict[str, Path]:
+    """The eight landing files for `scale_factor`; raises if any is missing."""
+    landing = settings.landing_dir(scale_factor)
+    files: dict[str, Path] = {}
+    for spec in TABLES:
+        path = landing / f"{spec.name}.parquet"
+        if not path.is_file():
+            raise PipelineError(
+                f"landing file {path} is missing: run "
+                f"`tpch-elt generate -s {format_scale_factor(scale_factor)}` first"
+            )
+        files[spec.name] = path
+    return files
+
+
+def check_landing_file(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> None:
+    """Raise unless `path` is readable Parquet with every column of `spec`."""
+    try:
+        described = con.execute(
+            f"describe select * from read_parquet({_sql_literal(path)})"
+        ).fetchall()
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        raise PipelineError(
+            f"landing file {path} is corrupt or truncated ({reason}): "
+            "delete it and run `tpch-elt generate` again"
+        ) from exc
+    present = {row[0].lower() for row in described}
+    for column in spec.columns:
+        if column not in present:
+            raise PipelineError(
+                f"landing file {path} has no column {column} (table {spec.name}): "
+                "regenerate it with `tpch-elt generate --force`"
+            )
+
+
+def ensure_batches_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(
+        f"""
+        create table if not exists {BATCHES_TABLE} (
+            batch_id integer primary key,
+            kind varchar not null,
+            scale_factor double,
+            source varchar,
+            row_counts varchar,
+            loaded_at timestamp not null
+        )
+        """
+    )
+
+
+def load(
+    settings: Settings,
+    scale_factor: float,
+    *,
+    on_table: TableLoaded | None = None,
+) -> LoadResult:
+    """Replace the raw schema with the landing files of `scale_factor`, atomically."""
+    files = landing_files(settings, scale_factor)
+    loaded_at = utc_now()
+    row_counts: dict[str, int] = {}
+    with connect(settings.warehouse_path) as con:
+        for spec in TABLES:
+            check_landing_file(con, spec, files[spec.name])
+        con.execute("begin transaction")
+        current = "raw schema"
+        try:
+            ensure_batches_table(con)
+            for spec in TABLES:
+                current = str(files[spec.name])
+                con.execute(
+                    f"""
+                    create or replace table {RAW_SCHEMA}.{spec.name} as
+                    select
+                        *,
+                        cast({INITIAL_BATCH_ID} as integer) as _batch_id,
+                        cast('{loaded_at.isoformat(sep=" ")}' as timestamp) as _loaded_at
+                    from read_parquet({_sql_literal(files[spec.name])})
+                    """
+                )
+                counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{spec.name}").fetchone()
+                row_counts[spec.name] = int(counted[0]) if counted else 0
+                if on_table is not None:
+                    on_table(spec.name, row_counts[spec.name])
+            current = BATCHES_TABLE
+            con.execute(f"delete from {BATCHES_TABLE}")
+            con.execute(
+                f"insert into {BATCHES_TABLE} values (?, 'initial', ?, ?, ?, ?)",
+                [
+                    INITIAL_BATCH_ID,
+                    scale_factor,
+                    str(settings.landing_dir(scale_factor)),
+                    ",".join(f"{k}={v}" for k, v in row_counts.items()),
+                    loaded_at,
+                ],
+            )
+            con.execute("commit")
+        except duckdb.Error as exc:
+            con.execute("rollback")
+            reason = str(exc).splitlines()[0]
+            raise PipelineError(
+                f"load failed while reading {current} ({reason}); raw is unchanged: "
+                "fix or regenerate that file and run `tpch-elt load` again"
+            ) from exc
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return LoadResult(INITIAL_BATCH_ID, loaded_at, row_counts)

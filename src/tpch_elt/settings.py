@@ -1,0 +1,79 @@
+"""One settings object, read from CLI options and environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tpch_elt.tpch import format_scale_factor
+
+DEFAULT_THREADS = 4
+
+
+def _repo_root() -> Path:
+    # src/tpch_elt/settings.py -> the repository (editable installs, tests).
+    return Path(__file__).resolve().parents[2]
+
+
+def default_project_dir() -> Path:
+    """The dbt project: $TPCH_ELT_PROJECT_DIR, else the repository's."""
+    env = os.environ.get("TPCH_ELT_PROJECT_DIR")
+    if env:
+        return Path(env).resolve()
+    candidate = _repo_root() / "dbt_project"
+    if candidate.is_dir():
+        return candidate
+    return (Path.cwd() / "dbt_project").resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live and how hard to work.
+
+    Every path is absolute so that dbt (which runs from the project
+    directory) and Airflow workers agree on them.
+    """
+
+    data_dir: Path = field(default_factory=lambda: Path("data").resolve())
+    warehouse: Path | None = None
+    project_dir: Path = field(default_factory=default_project_dir)
+    threads: int = DEFAULT_THREADS
+    target: str = "dev"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
+        warehouse = self.warehouse or self.data_dir / "warehouse.duckdb"
+        object.__setattr__(self, "warehouse", Path(warehouse).resolve())
+        object.__setattr__(self, "project_dir", Path(self.project_dir).resolve())
+
+    @property
+    def warehouse_path(self) -> Path:
+        assert self.warehouse is not None  # set in __post_init__
+        return self.warehouse
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.project_dir / "profiles"
+
+    @property
+    def landing_root(self) -> Path:
+        return self.data_dir / "landing"
+
+    def landing_dir(self, scale_factor: float) -> Path:
+        return self.landing_root / f"sf={format_scale_factor(scale_factor)}"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.project_dir / "target"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment dbt needs to find the warehouse, with telemetry off."""
+        return {
+            "TPCH_ELT_WAREHOUSE": str(self.warehouse_path),
+            "TPCH_ELT_THREADS": str(self.threads),
+            "TPCH_ELT_TARGET": self.target,
+            "DBT_PROFILES_DIR": str(self.profiles_dir),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+        }

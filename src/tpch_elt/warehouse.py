@@ -1,0 +1,60 @@
+"""Opening the DuckDB warehouse, with errors a user can act on."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from tpch_elt.errors import PipelineError
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+def _ensure_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(
+            f"cannot create directory {path.parent} for warehouse {path}: "
+            f"{exc.strerror}; choose a writable --warehouse path"
+        ) from exc
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file at `path`, closed on exit."""
+    if read_only and not path.is_file():
+        raise PipelineError(f"warehouse {path} does not exist: run `tpch-elt run` (or `load`) first")
+    if not read_only:
+        _ensure_parent(path)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" in message.lower():
+            pid = _LOCK_PID.search(message)
+            who = f" (pid {pid.group(1)})" if pid else ""
+            raise PipelineError(
+                f"warehouse busy{who}: {path} is held by another process; "
+                "wait for it to finish and retry"
+            ) from exc
+        first_line = message.splitlines()[0] if message else type(exc).__name__
+        raise PipelineError(
+            f"cannot open warehouse {path}: {first_line}; choose a writable --warehouse path"
+        ) from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])

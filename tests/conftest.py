@@ -1,0 +1,84 @@
+"""Shared fixtures: the real CLI, run as a user would, on a tiny scale factor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN_DIR = Path(sys.executable).parent
+# Small enough for CI, large enough that every TPC-H query has rows.
+E2E_SCALE_FACTOR = 0.01
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TPCH_ELT_")
+    }
+    env.update(
+        {
+            "DO_NOT_TRACK": "1",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+            "PATH": f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, check: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed `tpch-elt` exactly as a user would."""
+    proc = subprocess.run(
+        [str(BIN_DIR / "tpch-elt"), *args],
+        cwd=cwd or REPO_ROOT,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"tpch-elt {' '.join(args)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A warehouse built by `tpch-elt run` at E2E_SCALE_FACTOR."""
+
+    data_dir: Path
+    warehouse: Path
+    scale_factor: float
+    stdout: str
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.warehouse), read_only=True)
+
+    def rows(self, sql: str) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql).fetchall()
+
+    def scalar(self, sql: str):
+        return self.rows(sql)[0][0]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """One full `tpch-elt run` shared by the end-to-end tests (read-only use)."""
+    data_dir = tmp_path_factory.mktemp("e2e") / "data"
+    proc = run_cli(
+        "--data-dir", str(data_dir), "run", "--scale-factor", str(E2E_SCALE_FACTOR), check=True
+    )
+    return Pipeline(data_dir, data_dir / "warehouse.duckdb", E2E_SCALE_FACTOR, proc.stdout)
