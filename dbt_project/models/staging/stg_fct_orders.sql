@@ -1,0 +1,26 @@
+with
+
+source as (
+
+    select * from {{ source('tpch', 'orders') }}
+
+),
+
+renamed as (
+
+    select
+        cast(o_orderkey as bigint) as order_key,
+        cast(o_custkey as bigint) as customer_key,
+        cast(o_orderstatus as varchar) as order_status,
+        cast(o_orderpriority as varchar) as order_priority,
+        cast(o_clerk as varchar) as clerk_name,
+        cast(o_comment as varchar) as order_comment,
+        cast(o_shippriority as integer) as ship_priority,
+        {{ money('o_totalprice') }} as total_price,
+        cast(o_orderdate as date) as order_date,
+        {{ load_metadata_columns() }}
+    from source
+
+)
+
+select * from renamed
