@@ -15,6 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 # Small enough for CI, large enough that every TPC-H query has rows.
 E2E_SCALE_FACTOR = 0.01
+# `run` holds back the newest orders and applies them as increments; three
+# keep CI quick while exercising the incremental path end to end.
+E2E_BATCHES = 3
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -79,6 +82,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """One full `tpch-elt run` shared by the end-to-end tests (read-only use)."""
     data_dir = tmp_path_factory.mktemp("e2e") / "data"
     proc = run_cli(
-        "--data-dir", str(data_dir), "run", "--scale-factor", str(E2E_SCALE_FACTOR), check=True
+        "--data-dir",
+        str(data_dir),
+        "run",
+        "--scale-factor",
+        str(E2E_SCALE_FACTOR),
+        "--initial-fraction",
+        "0.9",
+        "--batches",
+        str(E2E_BATCHES),
+        check=True,
     )
     return Pipeline(data_dir, data_dir / "warehouse.duckdb", E2E_SCALE_FACTOR, proc.stdout)

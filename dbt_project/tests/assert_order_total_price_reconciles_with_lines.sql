@@ -2,20 +2,27 @@
     Proves every order's total_price is exactly (to the cent) the sum of its
     lines' charges as dbgen computed them (`dbgen_line_charge`: truncated
     after discount, then after tax). Returns the orders that do not
-    reconcile, including orders without lines.
+    reconcile, including orders without lines. On incremental builds it
+    checks the orders of the new batches only (see batch_scope).
 #}
+
+{%- set scope = batch_scope(ref('stg_fct_orders')) | trim %}
 
 with
 
 orders as (
 
     select * from {{ ref('stg_fct_orders') }}
+    {% if scope %}where {{ scope }}{% endif %}
 
 ),
 
 lineitems as (
 
     select * from {{ ref('stg_fct_lineitem') }}
+    {% if scope %}
+        where order_key in (select order_key from orders)
+    {% endif %}
 
 ),
 

@@ -34,6 +34,7 @@ class BuildSummary:
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     freshness: Counter[str] = field(default_factory=Counter)
     failures: list[NodeFailure] = field(default_factory=list)
+    plan: BuildPlan | None = None
     build_seconds: float = 0.0
     freshness_seconds: float = 0.0
     success: bool = True
@@ -69,16 +70,46 @@ def _common_args(settings: Settings) -> list[str]:
     ]
 
 
-def _require_raw(settings: Settings) -> None:
-    """Fail early, with a useful message, when there is nothing to build from."""
+@dataclass(frozen=True)
+class BuildPlan:
+    """What the warehouse says this build must do, decided before dbt runs."""
+
+    # Set when raw was reloaded since the incremental models were built:
+    # appending to them would mix two loads, so everything is rebuilt.
+    full_refresh_reason: str | None
+    # First batch this build will add; row-level tests look only at it and
+    # later ones. None: test all history (first build, full refresh or
+    # --full-tests).
+    tests_from_batch: int | None
+
+
+def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> BuildPlan:
+    """Fail early when there is nothing to build from; decide refresh and test scope."""
     if settings.target != "dev":
-        return
+        return BuildPlan(None, None)
     with connect(settings.warehouse_path, read_only=True) as con:
         if not table_exists(con, RAW_SCHEMA, "orders"):
             raise PipelineError(
                 f"warehouse {settings.warehouse_path} has no raw.orders table: "
                 "run `tpch-elt load` (or `tpch-elt run`) first"
             )
+        if full_refresh or not table_exists(con, "staging", "stg_fct_orders"):
+            return BuildPlan(None, None)
+        built_initial, processed = con.execute(
+            "select max(case when _batch_id = 0 then _loaded_at end), max(_batch_id) "
+            "from staging.stg_fct_orders"
+        ).fetchall()[0]
+        raw_initial = None
+        if table_exists(con, RAW_SCHEMA, "_batches"):
+            rows = con.execute(
+                f"select loaded_at from {RAW_SCHEMA}._batches where batch_id = 0"
+            ).fetchall()
+            raw_initial = rows[0][0] if rows else None
+    if raw_initial is not None and built_initial != raw_initial:
+        return BuildPlan("raw was reloaded since the last build", None)
+    if full_tests or processed is None:
+        return BuildPlan(None, None)
+    return BuildPlan(None, int(processed) + 1)
 
 
 class _ProgressCallback:
@@ -133,13 +164,24 @@ def build(
     select: Sequence[str] = (),
     exclude: Sequence[str] = (),
     full_refresh: bool = False,
+    full_tests: bool = False,
     freshness: bool = True,
     on_node: NodeProgress | None = None,
 ) -> BuildSummary:
-    """Run `dbt build` (models, tests, unit tests) then `dbt source freshness`."""
-    _require_raw(settings)
-    summary = BuildSummary()
+    """Run `dbt build` (models, tests, unit tests) then `dbt source freshness`.
+
+    Incremental runs test only the rows of the batches they add (plus the
+    cheap table-level invariants); `full_tests` sweeps all history.
+    """
+    plan = plan_build(settings, full_refresh=full_refresh, full_tests=full_tests)
+    summary = BuildSummary(plan=plan)
+    if plan.full_refresh_reason:
+        full_refresh = True
     args = ["build", *_common_args(settings), "--quiet"]
+    env = settings.dbt_env()
+    env["TPCH_ELT_TESTS_FROM_BATCH"] = (
+        "" if plan.tests_from_batch is None else str(plan.tests_from_batch)
+    )
     for selector in select:
         args += ["--select", selector]
     for selector in exclude:
@@ -147,7 +189,7 @@ def build(
     if full_refresh:
         args.append("--full-refresh")
 
-    with _environment(settings.dbt_env()):
+    with _environment(env):
         started = time.perf_counter()
         result = _invoke(args, _ProgressCallback(on_node))
         summary.build_seconds = time.perf_counter() - started

@@ -15,7 +15,9 @@ from tpch_elt import __version__
 from tpch_elt.build import BuildSummary, build as run_build
 from tpch_elt.errors import PipelineError
 from tpch_elt.generate import generate as run_generate
+from tpch_elt.batches import read_plan, validate_split
 from tpch_elt.generate import parse_scale_factor
+from tpch_elt.ingest import IngestResult, ingest as run_ingest, status as read_status
 from tpch_elt.load import load as run_load
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
@@ -105,8 +107,15 @@ def main_options(
     ctx.obj = Settings(data_dir=data_dir, warehouse=warehouse, threads=threads, target=target)
 
 
-def _do_generate(settings: Settings, scale_factor_text: str, force: bool) -> None:
+def _do_generate(
+    settings: Settings,
+    scale_factor_text: str,
+    force: bool,
+    initial_fraction: float = 1.0,
+    batches: int = 0,
+) -> None:
     scale_factor = parse_scale_factor(scale_factor_text)
+    validate_split(initial_fraction, batches)
     with _progress() as progress:
         task = progress.add_task(
             f"generate SF {format_scale_factor(scale_factor)}", total=len(TABLES), detail=""
@@ -116,7 +125,14 @@ def _do_generate(settings: Settings, scale_factor_text: str, force: bool) -> Non
             how = "reused" if reused else "generated"
             progress.update(task, advance=1, detail=f"{name}: {rows:,} rows {how}")
 
-        tables = run_generate(settings, scale_factor, force=force, on_table=on_table)
+        tables = run_generate(
+            settings,
+            scale_factor,
+            force=force,
+            initial_fraction=initial_fraction,
+            batches=batches,
+            on_table=on_table,
+        )
     generated = [t.name for t in tables if not t.reused]
     reused = [t.name for t in tables if t.reused]
     console.print(f"Landing files in [cyan]{settings.landing_dir(scale_factor)}[/]")
@@ -124,6 +140,14 @@ def _do_generate(settings: Settings, scale_factor_text: str, force: bool) -> Non
         f"  generated: {', '.join(generated) or '-'}\n  reused (complete): {', '.join(reused) or '-'}",
         highlight=False,
     )
+    plan = read_plan(settings.landing_dir(scale_factor))
+    if plan is not None:
+        held = sum(b.orders for b in plan.batches)
+        console.print(
+            f"  held back: {held:,} newest orders (keys > {plan.initial_max_order_key:,}) "
+            f"as {len(plan.batches)} arrival batches for `tpch-elt ingest`",
+            highlight=False,
+        )
 
 
 def _do_load(settings: Settings, scale_factor_text: str) -> None:
@@ -188,7 +212,12 @@ def _summary_table(summary: BuildSummary) -> Table:
 
 
 def _do_build(
-    settings: Settings, select: list[str], exclude: list[str], full_refresh: bool
+    settings: Settings,
+    select: list[str],
+    exclude: list[str],
+    full_refresh: bool,
+    full_tests: bool = False,
+    quiet: bool = False,
 ) -> BuildSummary:
     with _progress() as progress:
         task = progress.add_task("dbt build", total=None, detail="parsing project")
@@ -197,10 +226,25 @@ def _do_build(
             progress.update(task, completed=done, total=total, detail=name)
 
         summary = run_build(
-            settings, select=select, exclude=exclude, full_refresh=full_refresh, on_node=on_node
+            settings,
+            select=select,
+            exclude=exclude,
+            full_refresh=full_refresh,
+            full_tests=full_tests,
+            on_node=on_node,
         )
         progress.update(task, detail="done")
-    console.print(_summary_table(summary))
+    plan = summary.plan
+    if plan is not None and plan.full_refresh_reason:
+        console.print(f"[yellow]full refresh:[/] {plan.full_refresh_reason}")
+    if not quiet or not summary.success:
+        console.print(_summary_table(summary))
+    if plan is not None and plan.tests_from_batch is not None:
+        console.print(
+            f"row-level tests on incremental models covered batches >= {plan.tests_from_batch} "
+            "(`--full-tests` sweeps all history)",
+            highlight=False,
+        )
     if summary.failures:
         for failure in summary.failures:
             where = f" (compiled SQL: {failure.compiled_path})" if failure.compiled_path else ""
@@ -232,15 +276,25 @@ def _report_marts(settings: Settings) -> None:
     console.print(f"  query them: duckdb {settings.warehouse_path} -c 'select * from mart.mart_orders limit 5'")
 
 
+InitialFraction = typer.Option(
+    1.0,
+    "--initial-fraction",
+    help="Share of orders (lowest keys) the initial load takes; the rest arrive as batches.",
+)
+Batches = typer.Option(0, "--batches", help="Number of arrival batches the held-back orders form.")
+
+
 @app.command()
 def generate(
     ctx: typer.Context,
     scale_factor: str = ScaleFactor,
     force: bool = typer.Option(False, "--force", help="Regenerate files even if complete ones exist."),
+    initial_fraction: float = InitialFraction,
+    batches: int = Batches,
 ) -> None:
     """Generate TPC-H Parquet files under <data-dir>/landing/sf=<SF>/."""
     settings = _settings(ctx)
-    _guard(lambda: _do_generate(settings, scale_factor, force))
+    _guard(lambda: _do_generate(settings, scale_factor, force, initial_fraction, batches))
 
 
 @app.command()
@@ -256,25 +310,123 @@ def build(
     select: list[str] = typer.Option([], "--select", "-m", help="dbt selector (repeatable)."),
     exclude: list[str] = typer.Option([], "--exclude", help="dbt selector to skip (repeatable)."),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
+    full_tests: bool = typer.Option(
+        False, "--full-tests", help="Test all history, not just the new batches (e.g. daily)."
+    ),
 ) -> None:
     """dbt build (models, tests, unit tests), then dbt source freshness."""
     settings = _settings(ctx)
-    _guard(lambda: _do_build(settings, select, exclude, full_refresh))
+    _guard(lambda: _do_build(settings, select, exclude, full_refresh, full_tests))
     _guard(lambda: _report_marts(settings))
+
+
+def _print_ingest(result: IngestResult) -> None:
+    if result.status == "nothing pending":
+        console.print("No pending batch: every planned batch is loaded.")
+        return
+    if result.status == "already loaded":
+        console.print(
+            f"Batch {result.batch_id} is already loaded ({result.loaded_at:%Y-%m-%d %H:%M:%S} UTC): "
+            "nothing to do."
+        )
+        return
+    rows = ", ".join(f"{n:,} {t}" for t, n in result.rows.items())
+    console.print(f"Ingested batch {result.batch_id}: {rows}", highlight=False)
+    if result.late_orders:
+        console.print(
+            f"  {result.late_orders:,} late order(s) below the order-key watermark accepted",
+            highlight=False,
+        )
+    for reason, count in result.quarantined.items():
+        console.print(f"  [yellow]quarantined[/] {count:,} row(s): {reason} (raw._quarantine)")
+
+
+def _do_ingest(settings: Settings, batch: int | None) -> IngestResult:
+    with console.status("ingesting the next batch" if batch is None else f"ingesting batch {batch}"):
+        result = run_ingest(settings, batch)
+    _print_ingest(result)
+    return result
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    batch: Optional[int] = typer.Option(
+        None, "--batch", help="Batch to ingest (default: the next pending one)."
+    ),
+    all_batches: bool = typer.Option(False, "--all", help="Ingest every pending batch."),
+) -> None:
+    """Append the next arrival batch to raw (atomic; re-ingesting is a no-op)."""
+    settings = _settings(ctx)
+    if all_batches:
+        while _guard(lambda: _do_ingest(settings, None)).status == "ingested":
+            pass
+    else:
+        _guard(lambda: _do_ingest(settings, batch))
+
+
+def _do_status(settings: Settings) -> None:
+    state = read_status(settings)
+    table = Table(title=f"batches in {state.warehouse}", title_justify="left")
+    for column in ("batch", "kind", "rows", "loaded at (UTC)"):
+        table.add_column(column)
+    for record in state.batches:
+        table.add_row(
+            str(record.batch_id), record.kind, record.row_counts.replace(",", ", "), f"{record.loaded_at:%Y-%m-%d %H:%M:%S}"
+        )
+    console.print(table)
+    loaded = sum(1 for r in state.batches if r.kind == "batch")
+    console.print(f"batches loaded: {loaded} of {state.planned} planned, pending: {max(state.planned - loaded, 0)}")
+    console.print(f"raw order-key watermark: {state.raw_max_order_key}")
+    console.print(
+        f"processed by dbt: batches <= {state.processed_max_batch}, order keys <= {state.processed_max_order_key}"
+    )
+    console.print(f"quarantined rows: {state.quarantined}")
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Batches loaded and pending, watermarks, quarantined rows."""
+    settings = _settings(ctx)
+    _guard(lambda: _do_status(settings))
 
 
 @app.command()
 def run(
     ctx: typer.Context,
     scale_factor: str = ScaleFactor,
+    initial_fraction: float = typer.Option(
+        0.9, "--initial-fraction", help="Share of orders in the initial load."
+    ),
+    batches: int = typer.Option(
+        10, "--batches", help="Arrival batches applied incrementally after the initial build."
+    ),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
 ) -> None:
-    """The main job: generate, load, build."""
+    """The main job: generate, load, build, then each batch: ingest + incremental build."""
     settings = _settings(ctx)
     started = time.perf_counter()
-    _guard(lambda: _do_generate(settings, scale_factor, False))
+    _guard(lambda: _do_generate(settings, scale_factor, False, initial_fraction, batches))
     _guard(lambda: _do_load(settings, scale_factor))
     _guard(lambda: _do_build(settings, [], [], full_refresh))
+    increments = Table(title="incremental builds", title_justify="left")
+    for column in ("batch", "orders", "lines", "models", "tests", "seconds"):
+        increments.add_column(column, justify="right")
+    while True:
+        result = _guard(lambda: _do_ingest(settings, None))
+        if result.status != "ingested":
+            break
+        summary = _guard(lambda: _do_build(settings, [], [], False, quiet=True))
+        increments.add_row(
+            str(result.batch_id),
+            f"{result.rows.get('orders', 0):,}",
+            f"{result.rows.get('lineitem', 0):,}",
+            str(summary.count("model", "success")),
+            str(summary.count("test", "pass")),
+            f"{summary.build_seconds + summary.freshness_seconds:.1f}",
+        )
+    if increments.rows:
+        console.print(increments)
     _guard(lambda: _report_marts(settings))
     console.print(f"Pipeline finished in {time.perf_counter() - started:.1f} s")
 

@@ -12,6 +12,7 @@ from typing import Callable
 
 import duckdb
 
+from tpch_elt.batches import BATCH_TABLES, plan_batches, validate_split
 from tpch_elt.errors import PipelineError
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
@@ -137,6 +138,8 @@ def generate(
     scale_factor: float,
     *,
     force: bool = False,
+    initial_fraction: float = 1.0,
+    batches: int = 0,
     on_table: TableDone | None = None,
 ) -> list[GeneratedTable]:
     """Write the eight TPC-H tables as Parquet under the landing directory.
@@ -144,8 +147,12 @@ def generate(
     Complete files from an earlier run are reused (their row counts are
     checked against TPC-H's cardinalities); anything missing, truncated or
     of the wrong size is generated again.
+
+    With `batches` > 0 the newest orders (beyond `initial_fraction` of the
+    keys) and their lines are also split into numbered arrival batches.
     """
     scale_factor = validate_scale_factor(scale_factor)
+    validate_split(initial_fraction, batches)
     out_dir = settings.landing_dir(scale_factor)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,4 +174,6 @@ def generate(
         results.append(GeneratedTable(spec.name, path, rows, reused))
         if on_table is not None:
             on_table(spec.name, rows, reused)
+    facts_regenerated = any(t.name in BATCH_TABLES and not t.reused for t in results)
+    plan_batches(out_dir, scale_factor, initial_fraction, batches, force=facts_regenerated)
     return results

@@ -2,6 +2,8 @@
 
 `load` is the initial (full) load: it replaces every raw table in one
 transaction, so a failure part-way leaves the previous raw state intact.
+When `generate` held orders back as batches, only the initial share of
+orders and line items is loaded; `ingest` appends the batches later.
 Every row carries `_batch_id` (0 for the initial load) and `_loaded_at`
 (UTC).
 """
@@ -15,6 +17,7 @@ from typing import Callable
 
 import duckdb
 
+from tpch_elt.batches import read_plan
 from tpch_elt.errors import PipelineError
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
@@ -104,6 +107,13 @@ def load(
 ) -> LoadResult:
     """Replace the raw schema with the landing files of `scale_factor`, atomically."""
     files = landing_files(settings, scale_factor)
+    plan = read_plan(settings.landing_dir(scale_factor))
+    key_filter = {}
+    if plan is not None:
+        key_filter = {
+            "orders": f"where o_orderkey <= {plan.initial_max_order_key}",
+            "lineitem": f"where l_orderkey <= {plan.initial_max_order_key}",
+        }
     loaded_at = utc_now()
     row_counts: dict[str, int] = {}
     with connect(settings.warehouse_path) as con:
@@ -123,6 +133,7 @@ def load(
                         cast({INITIAL_BATCH_ID} as integer) as _batch_id,
                         cast('{loaded_at.isoformat(sep=" ")}' as timestamp) as _loaded_at
                     from read_parquet({_sql_literal(files[spec.name])})
+                    {key_filter.get(spec.name, "")}
                     """
                 )
                 counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{spec.name}").fetchone()

@@ -1,8 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        cluster_by=['order_year'],
+    )
+}}
+
 with
 
 lineitems as (
 
     select * from {{ ref('stg_fct_lineitem') }}
+    {% if is_incremental() %}
+        -- only lines of batches this table has not seen; their orders are
+        -- looked up by key below, never by scanning this table
+        where _batch_id > (select max(_batch_id) from {{ this }})
+    {% endif %}
 
 ),
 
@@ -95,6 +109,8 @@ final as (
         return_flag = 'R' as is_returned,
         _batch_id
     from priced
+    -- laid out by order year, then order: year-range scans skip row groups
+    order by order_year, order_key, line_number
 
 )
 

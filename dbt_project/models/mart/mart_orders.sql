@@ -1,8 +1,42 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='order_key',
+        on_schema_change='fail',
+        cluster_by=['order_year'],
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+watermark as (
+
+    -- the last batch that changed any order already in this table
+    select max(_batch_id) as batch_id from {{ this }}
+
+),
+
+touched_orders as (
+
+    -- orders that arrived after the watermark, and orders that received
+    -- lines after it; each is rebuilt from all of its lines
+    select order_key from {{ ref('stg_fct_orders') }}
+    where _batch_id > (select batch_id from watermark)
+    union
+    select order_key from {{ ref('int_order_lineitems') }}
+    where _batch_id > (select batch_id from watermark)
+
+),
+{% endif %}
 
 orders as (
 
     select * from {{ ref('stg_fct_orders') }}
+    {% if is_incremental() %}
+        where order_key in (select order_key from touched_orders)
+    {% endif %}
 
 ),
 
@@ -27,6 +61,9 @@ regions as (
 order_lines as (
 
     select * from {{ ref('int_order_lineitems') }}
+    {% if is_incremental() %}
+        where order_key in (select order_key from touched_orders)
+    {% endif %}
 
 ),
 
@@ -45,7 +82,8 @@ order_totals as (
         count(case when is_late then 1 end) as late_line_count,
         count(case when is_returned then 1 end) as returned_line_count,
         min(ship_date) as first_ship_date,
-        max(receipt_date) as last_receipt_date
+        max(receipt_date) as last_receipt_date,
+        max(_batch_id) as last_line_batch_id
     from order_lines
     group by order_key
 
@@ -82,7 +120,11 @@ final as (
         orders.order_date,
         order_totals.first_ship_date,
         order_totals.last_receipt_date,
-        orders._batch_id
+        case
+            when order_totals.last_line_batch_id > orders._batch_id
+                then order_totals.last_line_batch_id
+            else orders._batch_id
+        end as _batch_id
     from orders
     inner join order_totals
         on orders.order_key = order_totals.order_key

@@ -1,8 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        cluster_by=['order_key'],
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('tpch', 'lineitem') }}
+    {% if is_incremental() %}
+        -- only batches this table has not seen (the batch watermark)
+        where _batch_id > (select max(_batch_id) from {{ this }})
+    {% endif %}
 
 ),
 
@@ -28,6 +41,13 @@ renamed as (
         {{ load_metadata_columns() }}
     from source
 
+),
+
+final as (
+
+    select * from renamed
+    order by order_key, line_number
+
 )
 
-select * from renamed
+select * from final

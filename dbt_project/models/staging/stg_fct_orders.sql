@@ -1,8 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        cluster_by=["date_trunc('year', order_date)"],
+    )
+}}
+
 with
 
 source as (
 
     select * from {{ source('tpch', 'orders') }}
+    {% if is_incremental() %}
+        -- only batches this table has not seen (the batch watermark)
+        where _batch_id > (select max(_batch_id) from {{ this }})
+    {% endif %}
 
 ),
 
@@ -21,6 +34,14 @@ renamed as (
         {{ load_metadata_columns() }}
     from source
 
+),
+
+final as (
+
+    -- laid out by order date: date-range scans skip whole row groups
+    select * from renamed
+    order by order_date, order_key
+
 )
 
-select * from renamed
+select * from final

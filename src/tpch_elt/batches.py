@@ -1,0 +1,208 @@
+"""Arrivals: the newest orders held back as numbered future batches.
+
+`tpch-elt generate --initial-fraction 0.9 --batches 10` keeps the generator's
+files untouched and writes, beside them,
+
+    landing/sf=N/batches/plan.json
+    landing/sf=N/batches/batch_0001/{orders,lineitem}.parquet
+    ...
+
+The plan says which order keys the initial load takes (the lowest
+`initial_fraction` of them) and which key range each batch brings (the
+rest, in ascending key order, split into `batches` equal parts). Order keys
+always increase in TPC-H, so each batch is "the next orders to arrive".
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from tpch_elt.errors import PipelineError
+
+PLAN_FILE = "plan.json"
+BATCH_TABLES = ("orders", "lineitem")
+
+
+@dataclass(frozen=True)
+class BatchRange:
+    batch_id: int
+    min_order_key: int
+    max_order_key: int
+    orders: int
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    scale_factor: float
+    initial_fraction: float
+    initial_max_order_key: int
+    initial_orders: int
+    batches: tuple[BatchRange, ...]
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "BatchPlan":
+        data = json.loads(text)
+        return cls(
+            scale_factor=float(data["scale_factor"]),
+            initial_fraction=float(data["initial_fraction"]),
+            initial_max_order_key=int(data["initial_max_order_key"]),
+            initial_orders=int(data["initial_orders"]),
+            batches=tuple(BatchRange(**b) for b in data["batches"]),
+        )
+
+    def same_split(self, initial_fraction: float, batches: int) -> bool:
+        return abs(self.initial_fraction - initial_fraction) < 1e-12 and len(self.batches) == batches
+
+
+def batches_dir(landing_dir: Path) -> Path:
+    return landing_dir / "batches"
+
+
+def batch_dir(landing_dir: Path, batch_id: int) -> Path:
+    return batches_dir(landing_dir) / f"batch_{batch_id:04d}"
+
+
+def read_plan(landing_dir: Path) -> BatchPlan | None:
+    """The batch plan for this landing directory, or None if all is initial."""
+    path = batches_dir(landing_dir) / PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return BatchPlan.from_json(path.read_text())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PipelineError(
+            f"batch plan {path} is unreadable ({exc}): delete {path.parent} and run "
+            "`tpch-elt generate` with --batches again"
+        ) from exc
+
+
+def validate_split(initial_fraction: float, batches: int) -> None:
+    if not 0 < initial_fraction <= 1:
+        raise PipelineError(
+            f"--initial-fraction must be in (0, 1], got {initial_fraction:g}"
+        )
+    if batches < 0:
+        raise PipelineError(f"--batches must be 0 or more, got {batches}")
+    if batches > 0 and initial_fraction == 1:
+        raise PipelineError(
+            "--batches needs --initial-fraction below 1 (e.g. 0.9) to leave orders to arrive"
+        )
+    if batches == 0 and initial_fraction < 1:
+        raise PipelineError(
+            "--initial-fraction below 1 needs --batches of 1 or more to hold the rest"
+        )
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _complete(landing_dir: Path, plan: BatchPlan) -> bool:
+    return all(
+        (batch_dir(landing_dir, b.batch_id) / f"{table}.parquet").is_file()
+        for b in plan.batches
+        for table in BATCH_TABLES
+    )
+
+
+def plan_batches(
+    landing_dir: Path,
+    scale_factor: float,
+    initial_fraction: float,
+    batches: int,
+    *,
+    force: bool = False,
+) -> BatchPlan | None:
+    """Write (or reuse) the batch plan and batch files; None when batches=0.
+
+    The batch directory is built aside and swapped in, so an interrupted
+    split never leaves a half-written batch behind.
+    """
+    validate_split(initial_fraction, batches)
+    target = batches_dir(landing_dir)
+    if batches == 0:
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+    existing = read_plan(landing_dir)
+    if not force and existing is not None and existing.same_split(initial_fraction, batches) and _complete(
+        landing_dir, existing
+    ):
+        return existing
+
+    orders = landing_dir / "orders.parquet"
+    lineitem = landing_dir / "lineitem.parquet"
+    scratch = landing_dir / ".tmp-batches"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    with duckdb.connect() as con:
+        total = con.execute(f"select count(*) from read_parquet({_quote(orders)})").fetchall()[0][0]
+        initial_orders = int(total * initial_fraction)
+        if initial_orders < 1 or total - initial_orders < batches:
+            raise PipelineError(
+                f"cannot split {total:,} orders into an initial {initial_fraction:g} and "
+                f"{batches} batches: use a larger scale factor or fewer batches"
+            )
+        # Rank orders by key; the initial load takes ranks 1..initial_orders and
+        # batch b the b-th equal share of the rest.
+        con.execute(
+            f"""
+            create temp table ranked as
+            select
+                o_orderkey,
+                row_number() over (order by o_orderkey) as key_rank
+            from read_parquet({_quote(orders)})
+            """
+        )
+        initial_max = con.execute(
+            "select max(o_orderkey) from ranked where key_rank <= ?", [initial_orders]
+        ).fetchall()[0][0]
+        con.execute(
+            f"""
+            create temp table assignment as
+            select
+                o_orderkey,
+                1 + floor((key_rank - {initial_orders} - 1) * {batches}
+                    / ({total} - {initial_orders}))::integer as batch_id
+            from ranked
+            where key_rank > {initial_orders}
+            """
+        )
+        ranges = con.execute(
+            """
+            select batch_id, min(o_orderkey), max(o_orderkey), count(*)
+            from assignment group by batch_id order by batch_id
+            """
+        ).fetchall()
+        plan = BatchPlan(
+            scale_factor=scale_factor,
+            initial_fraction=initial_fraction,
+            initial_max_order_key=int(initial_max),
+            initial_orders=initial_orders,
+            batches=tuple(BatchRange(int(b), int(lo), int(hi), int(n)) for b, lo, hi, n in ranges),
+        )
+        for batch in plan.batches:
+            out = scratch / f"batch_{batch.batch_id:04d}"
+            out.mkdir()
+            for table, key, source in (("orders", "o_orderkey", orders), ("lineitem", "l_orderkey", lineitem)):
+                con.execute(
+                    f"""
+                    copy (
+                        select * from read_parquet({_quote(source)})
+                        where {key} between {batch.min_order_key} and {batch.max_order_key}
+                        order by {key}
+                    ) to {_quote(out / f'{table}.parquet')} (format parquet)
+                    """
+                )
+    (scratch / PLAN_FILE).write_text(plan.to_json())
+    shutil.rmtree(target, ignore_errors=True)
+    scratch.replace(target)
+    return plan
