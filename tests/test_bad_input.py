@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run_cli
 
-TINY_SF = "0.001"
+TINY_SF = "0.01"
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_generate_replaces_a_truncated_file_and_reuses_complete_ones(loaded: Pat
     assert "reused (complete): region, nation, supplier, customer, part, partsupp, lineitem" in proc.stdout
     assert (landing / "customer.parquet").stat().st_mtime_ns == customer_mtime
     with duckdb.connect() as con:
-        assert con.execute(f"select count(*) from '{orders}'").fetchall() == [(1500,)]
+        assert con.execute(f"select count(*) from '{orders}'").fetchall() == [(15000,)]
 
 
 def test_missing_landing_file_says_to_generate(loaded: Path) -> None:

@@ -17,6 +17,10 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
 
+# Below this, dbgen's partsupp formula repeats (part, supplier) pairs (seen at
+# SF 0.001), so TPC-H's own keys stop being unique.
+MIN_SCALE_FACTOR = 0.01
+
 # Called as (table, rows, reused) after each table is ready.
 TableDone = Callable[[str, int, bool], None]
 
@@ -37,9 +41,10 @@ def validate_scale_factor(scale_factor: float) -> float:
         raise PipelineError(
             f"scale factor must be a positive number (e.g. 1 or 0.1), got {scale_factor:g}"
         )
-    if int(10_000 * scale_factor) < 1:
+    if scale_factor < MIN_SCALE_FACTOR:
         raise PipelineError(
-            f"scale factor {scale_factor:g} is too small to hold one supplier: use 0.0001 or more"
+            f"scale factor must be at least {MIN_SCALE_FACTOR:g}, got {scale_factor:g}: "
+            "below it TPC-H's generator repeats (part, supplier) pairs in partsupp"
         )
     return float(scale_factor)
 
