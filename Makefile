@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run test clean help
+.PHONY: install run test clean help bench
 
 help:
 	@echo "make run [SCALE_FACTOR=1]  generate TPC-H, load DuckDB, build the dbt marts"
 	@echo "make test                  the whole test suite"
+	@echo "make bench [SCALE_FACTOR=1] full refresh vs one 1 % batch, printed and in bench/results/"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
 
 $(BIN)/.installed: pyproject.toml
@@ -34,3 +35,6 @@ test: $(BIN)/.installed
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs
+
+bench: $(BIN)/.installed
+	SCALE_FACTOR=$(SCALE_FACTOR) $(BIN)/python bench/incremental.py

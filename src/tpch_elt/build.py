@@ -165,6 +165,7 @@ def build(
     exclude: Sequence[str] = (),
     full_refresh: bool = False,
     full_tests: bool = False,
+    dbt_vars: str | None = None,
     freshness: bool = True,
     on_node: NodeProgress | None = None,
 ) -> BuildSummary:
@@ -178,6 +179,8 @@ def build(
     if plan.full_refresh_reason:
         full_refresh = True
     args = ["build", *_common_args(settings), "--quiet"]
+    if dbt_vars:
+        args += ["--vars", dbt_vars]
     env = settings.dbt_env()
     env["TPCH_ELT_TESTS_FROM_BATCH"] = (
         "" if plan.tests_from_batch is None else str(plan.tests_from_batch)

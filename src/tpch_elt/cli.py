@@ -218,6 +218,7 @@ def _do_build(
     full_refresh: bool,
     full_tests: bool = False,
     quiet: bool = False,
+    dbt_vars: str | None = None,
 ) -> BuildSummary:
     with _progress() as progress:
         task = progress.add_task("dbt build", total=None, detail="parsing project")
@@ -231,6 +232,7 @@ def _do_build(
             exclude=exclude,
             full_refresh=full_refresh,
             full_tests=full_tests,
+            dbt_vars=dbt_vars,
             on_node=on_node,
         )
         progress.update(task, detail="done")
@@ -313,10 +315,17 @@ def build(
     full_tests: bool = typer.Option(
         False, "--full-tests", help="Test all history, not just the new batches (e.g. daily)."
     ),
+    dbt_vars: Optional[str] = typer.Option(
+        None, "--vars", help="dbt vars as YAML/JSON, passed through to dbt."
+    ),
 ) -> None:
     """dbt build (models, tests, unit tests), then dbt source freshness."""
     settings = _settings(ctx)
-    _guard(lambda: _do_build(settings, select, exclude, full_refresh, full_tests))
+    _guard(
+        lambda: _do_build(
+            settings, select, exclude, full_refresh, full_tests, dbt_vars=dbt_vars
+        )
+    )
     _guard(lambda: _report_marts(settings))
 
 
