@@ -147,6 +147,9 @@ def odd_arrivals(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for batch in (1, 2, 3):
         outputs[batch] = run_cli("--data-dir", str(data_dir), "ingest", check=True).stdout
         run_cli("--data-dir", str(data_dir), "build", check=True)
+    # the daily sweep: rebuilds the history-wide (tag:daily) models and runs
+    # every test over all history
+    run_cli("--data-dir", str(data_dir), "build", "--full-tests", check=True)
     return {
         "data_dir": data_dir,
         "warehouse": data_dir / "warehouse.duckdb",

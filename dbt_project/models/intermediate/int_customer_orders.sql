@@ -1,8 +1,40 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='customer_key',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 order_lines as (
 
     select * from {{ ref('int_order_lineitems') }}
+
+),
+
+{% if is_incremental() %}
+touched_customers as (
+
+    -- customers with lines from batches this table has not seen; each is
+    -- re-aggregated from all of its lines, the rest are left as they are
+    select distinct customer_key
+    from order_lines
+    where _batch_id > (
+        select max(existing._batch_id) from {{ this }} as existing
+    )
+
+),
+{% endif %}
+
+customer_lines as (
+
+    select * from order_lines
+    {% if is_incremental() %}
+        where customer_key in (select customer_key from touched_customers)
+    {% endif %}
 
 ),
 
@@ -16,56 +48,36 @@ customer_totals as (
         sum(gross_revenue) as lifetime_gross_revenue,
         sum(quantity) as lifetime_quantity,
         min(order_date) as first_order_date,
-        max(order_date) as last_order_date
-    from order_lines
+        max(order_date) as last_order_date,
+        max(_batch_id) as _batch_id
+    from customer_lines
     group by customer_key
-
-),
-
-data_window as (
-
-    select
-        min(order_date) as first_data_date,
-        max(order_date) as as_of_date
-    from order_lines
 
 ),
 
 final as (
 
     select
-        customer_totals.customer_key,
-        customer_totals.order_count,
-        customer_totals.line_count,
-        customer_totals.lifetime_value,
-        customer_totals.lifetime_gross_revenue,
-        customer_totals.lifetime_quantity,
-        cast(
-            customer_totals.lifetime_value / customer_totals.order_count
-            as decimal(18, 2)
-        ) as average_order_value,
-        cast(
-            customer_totals.order_count * 365.25
-            / ({{ days_between('data_window.first_data_date',
-                                'data_window.as_of_date') }} + 1)
-            as decimal(10, 4)
-        ) as orders_per_year,
+        customer_key,
+        order_count,
+        line_count,
+        lifetime_value,
+        lifetime_gross_revenue,
+        lifetime_quantity,
+        cast(lifetime_value / order_count as decimal(18, 2))
+            as average_order_value,
         case
-            when customer_totals.order_count > 1
+            when order_count > 1
                 then cast(
-                    {{ days_between('customer_totals.first_order_date',
-                                    'customer_totals.last_order_date') }}
-                    * 1.0 / (customer_totals.order_count - 1)
+                    {{ days_between('first_order_date', 'last_order_date') }}
+                    * 1.0 / (order_count - 1)
                     as decimal(10, 2)
                 )
         end as avg_days_between_orders,
-        {{ days_between('customer_totals.last_order_date',
-                        'data_window.as_of_date') }} as recency_days,
-        customer_totals.first_order_date,
-        customer_totals.last_order_date,
-        data_window.as_of_date
+        first_order_date,
+        last_order_date,
+        _batch_id
     from customer_totals
-    cross join data_window
 
 )
 

@@ -15,7 +15,9 @@ lineitems as (
     {% if is_incremental() %}
         -- only lines of batches this table has not seen; their orders are
         -- looked up by key below, never by scanning this table
-        where _batch_id > (select max(_batch_id) from {{ this }})
+        where _batch_id > (
+            select max(existing._batch_id) from {{ this }} as existing
+        )
     {% endif %}
 
 ),

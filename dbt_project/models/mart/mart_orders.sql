@@ -14,7 +14,7 @@ with
 watermark as (
 
     -- the last batch that changed any order already in this table
-    select max(_batch_id) as batch_id from {{ this }}
+    select max(existing._batch_id) as batch_id from {{ this }} as existing
 
 ),
 

@@ -14,7 +14,9 @@ source as (
     select * from {{ source('tpch', 'orders') }}
     {% if is_incremental() %}
         -- only batches this table has not seen (the batch watermark)
-        where _batch_id > (select max(_batch_id) from {{ this }})
+        where _batch_id > (
+            select max(existing._batch_id) from {{ this }} as existing
+        )
     {% endif %}
 
 ),
