@@ -18,7 +18,15 @@ MODELS = {
         "stg_dim_part", "stg_fct_orders", "stg_fct_lineitem", "stg_fct_partsupp",
     ],
     "intermediate": ["int_order_lineitems", "int_customer_orders", "int_supplier_parts"],
-    "mart": ["mart_orders", "mart_customer_summary"],
+    "mart": [
+        "mart_orders", "mart_customer_summary",
+        # business-insight marts (BQ01..BQ16, see tests/test_insights.py)
+        "mart_product_performance", "mart_customer_segments", "mart_sales_trends",
+        "mart_discount_impact", "mart_supplier_performance", "mart_shipping_routes",
+        "mart_shipping_modes", "mart_customer_geography", "mart_geographic_preferences",
+        "mart_churn_risk", "mart_order_anomalies", "mart_part_supply_risk",
+        "mart_inventory_health",
+    ],
 }
 
 COLUMN_CONTRACT = {

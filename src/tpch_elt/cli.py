@@ -19,6 +19,7 @@ from tpch_elt.batches import read_plan, validate_split
 from tpch_elt.generate import parse_scale_factor
 from tpch_elt.ingest import IngestResult, ingest as run_ingest, status as read_status
 from tpch_elt.load import load as run_load
+from tpch_elt.report import ReportResult, default_pages, write_reports
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
 from tpch_elt.warehouse import connect, table_exists
@@ -400,6 +401,28 @@ def status(ctx: typer.Context) -> None:
     _guard(lambda: _do_status(settings))
 
 
+def _do_report(settings: Settings) -> ReportResult:
+    pages = default_pages()
+    with _progress() as progress:
+        task = progress.add_task("report", total=len(pages), detail="")
+
+        def on_page(done: int, total: int, title: str) -> None:
+            progress.update(task, completed=done, detail=title)
+
+        result = write_reports(settings, pages, on_page=on_page)
+    console.print(f"Reports in [cyan]{result.directory}[/] (open {result.index.name}):")
+    for page in result.pages:
+        console.print(f"  {page.path.name}: {page.title}, {page.size_bytes / 1024:,.0f} KiB", highlight=False)
+    return result
+
+
+@app.command()
+def report(ctx: typer.Context) -> None:
+    """Write the offline HTML reports (insights, ...) to <data-dir>/reports/."""
+    settings = _settings(ctx)
+    _guard(lambda: _do_report(settings))
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -412,7 +435,7 @@ def run(
     ),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
 ) -> None:
-    """The main job: generate, load, build, then each batch: ingest + incremental build."""
+    """The main job: generate, load, build, then each batch: ingest + incremental build; report."""
     settings = _settings(ctx)
     started = time.perf_counter()
     _guard(lambda: _do_generate(settings, scale_factor, False, initial_fraction, batches))
@@ -425,7 +448,11 @@ def run(
         result = _guard(lambda: _do_ingest(settings, None))
         if result.status != "ingested":
             break
-        summary = _guard(lambda: _do_build(settings, [], [], False, quiet=True))
+        state = _guard(lambda: read_status(settings))
+        last = sum(1 for r in state.batches if r.kind == "batch") >= state.planned
+        # The last increment is also the "daily" run: it rebuilds the
+        # history-wide marts and sweeps every test over all history.
+        summary = _guard(lambda: _do_build(settings, [], [], False, full_tests=last, quiet=True))
         increments.add_row(
             str(result.batch_id),
             f"{result.rows.get('orders', 0):,}",
@@ -437,6 +464,8 @@ def run(
     if increments.rows:
         console.print(increments)
     _guard(lambda: _report_marts(settings))
+    if settings.target == "dev":
+        _guard(lambda: _do_report(settings))
     console.print(f"Pipeline finished in {time.perf_counter() - started:.1f} s")
 
 

@@ -1,0 +1,255 @@
+"""Report: offline, self-contained HTML pages rendered from the marts.
+
+`tpch-elt report` writes one HTML file per page to `<data-dir>/reports/`
+plus an `index.html` that links them. Pages are pluggable: a page is a
+`Page` (a file name, a title and a function from a read-only warehouse
+connection to HTML) and `default_pages()` lists the ones the command
+writes. Each file inlines its CSS and SVG charts: no JavaScript, no fonts,
+styles or images from the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Callable, Sequence
+
+import duckdb
+
+from tpch_elt import __version__
+from tpch_elt.errors import PipelineError
+from tpch_elt.settings import Settings
+from tpch_elt.warehouse import connect, table_exists
+
+REPORTS_DIRNAME = "reports"
+INDEX_FILE = "index.html"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+# Called as (finished, total, page title) after each page is written.
+PageProgress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One HTML page of the report.
+
+    `render` receives a read-only connection to the warehouse and returns
+    the page's content (everything inside <main>); the shell, styles and
+    navigation are added here. It raises PipelineError when the tables it
+    needs are missing.
+    """
+
+    slug: str
+    title: str
+    summary: str
+    render: Callable[[duckdb.DuckDBPyConnection], str]
+
+    def __post_init__(self) -> None:
+        if not _SLUG.match(self.slug) or self.slug == "index":
+            raise ValueError(f"invalid page slug {self.slug!r}")
+
+    @property
+    def filename(self) -> str:
+        return f"{self.slug}.html"
+
+
+@dataclass(frozen=True)
+class WrittenPage:
+    title: str
+    path: Path
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    directory: Path
+    index: Path
+    pages: list[WrittenPage]
+
+
+def default_pages() -> list[Page]:
+    """The pages `tpch-elt report` writes, in index order."""
+    from tpch_elt.insights import PAGE as insights_page
+
+    return [insights_page]
+
+
+def reports_dir(settings: Settings) -> Path:
+    return settings.data_dir / REPORTS_DIRNAME
+
+
+# -- HTML building blocks shared by the pages --------------------------------
+
+
+def esc(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def html_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    numeric: Sequence[bool] | None = None,
+    caption: str = "",
+) -> str:
+    """A plain table; cells are text (escaped here), numeric columns right-aligned."""
+    numeric = list(numeric) if numeric is not None else [False] * len(headers)
+    if len(numeric) != len(headers):
+        raise ValueError("numeric must have one flag per header")
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"row has {len(row)} cells, expected {len(headers)}")
+
+    def cls(i: int) -> str:
+        return ' class="num"' if numeric[i] else ""
+
+    head = "".join(f"<th{cls(i)}>{esc(h)}</th>" for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{esc(cell)}</td>" for i, cell in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def require_tables(con: duckdb.DuckDBPyConnection, schema: str, names: Sequence[str]) -> None:
+    """Fail with one actionable line when a page's source tables are missing."""
+    missing = [name for name in names if not table_exists(con, schema, name)]
+    if missing:
+        listed = ", ".join(f"{schema}.{name}" for name in missing)
+        raise PipelineError(
+            f"the warehouse lacks {listed}: run `tpch-elt build` (or `tpch-elt run`) first"
+        )
+
+
+_CSS = """
+:root{--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb;--accent:#0072b2;--soft:#f6f8fa}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:#fff}
+header{padding:20px 28px 12px;border-bottom:1px solid var(--line);background:var(--soft)}
+header h1{margin:0 0 4px;font-size:22px}
+header p{margin:0;color:var(--muted)}
+header nav a{margin-right:12px}
+main{max-width:1100px;margin:0 auto;padding:12px 28px 40px}
+a{color:var(--accent)}
+.scroll{overflow-x:auto}
+.toc{columns:2;font-size:13px;padding-left:18px}
+section.bq{border-top:1px solid var(--line);padding:18px 0 8px}
+section.bq h2{font-size:17px;margin:0 0 6px}
+.bqid{display:inline-block;background:var(--accent);color:#fff;border-radius:4px;padding:0 6px;margin-right:6px;font-size:13px}
+.answer{font-size:15px;margin:6px 0 8px}
+.meta{color:var(--muted);font-size:12px;margin:0 0 8px}
+.proxy{border-left:3px solid #e69f00;background:#fff8eb;padding:6px 10px;margin:8px 0;font-size:13px}
+figure{margin:8px 0;overflow-x:auto}
+svg.chart{max-width:100%;height:auto;font-family:inherit}
+table{border-collapse:collapse;font-size:12px;margin:6px 0 4px;width:100%}
+caption{text-align:left;color:var(--muted);font-size:12px;padding-bottom:4px}
+th,td{border-bottom:1px solid var(--line);padding:3px 8px;text-align:left;white-space:nowrap}
+th{background:var(--soft)}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+footer{color:var(--muted);font-size:12px;border-top:1px solid var(--line);padding:12px 28px}
+ul.pages li{margin:6px 0}
+"""
+
+
+def _document(title: str, subtitle: str, content: str, nav: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # No favicon request, no referrer; nothing leaves the file.
+        '<link rel="icon" href="data:,">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{subtitle}</p><nav>{nav}</nav></header>"
+        f"<main>{content}</main>"
+        f"<footer>Written by tpch-elt {esc(__version__)} · self-contained: no scripts, "
+        "no network resources</footer></body></html>\n"
+    )
+
+
+def _write_atomically(path: Path, text: str) -> int:
+    data = text.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target, then renamed over it: a reader never sees a
+    # half-written page. Plain open() so the file gets the usual umask mode.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise PipelineError(
+            f"cannot write report {path}: {exc.strerror}; choose a writable --data-dir"
+        ) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def _index(pages: Sequence[WrittenPage], page_specs: Sequence[Page], generated: str, source: str) -> str:
+    items = "".join(
+        f'<li><a href="{esc(written.path.name)}">{esc(spec.title)}</a> — {esc(spec.summary)} '
+        f'<span class="meta">({written.size_bytes / 1024:.0f} KiB)</span></li>'
+        for written, spec in zip(pages, page_specs)
+    )
+    return _document(
+        "tpch-elt reports",
+        f"Generated {esc(generated)} from {esc(source)}",
+        f'<ul class="pages">{items}</ul>',
+        "",
+    )
+
+
+def write_reports(
+    settings: Settings,
+    pages: Sequence[Page] | None = None,
+    on_page: PageProgress | None = None,
+) -> ReportResult:
+    """Render every page from the warehouse (read-only) into <data-dir>/reports/."""
+    if settings.target != "dev":
+        raise PipelineError(
+            f"reports read the embedded DuckDB warehouse; target {settings.target!r} is not "
+            "supported: run `tpch-elt --target dev report`"
+        )
+    pages = list(default_pages() if pages is None else pages)
+    slugs = [page.slug for page in pages]
+    if len(set(slugs)) != len(slugs):
+        raise ValueError(f"duplicate page slugs: {slugs}")
+    out_dir = reports_dir(settings)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(
+            f"cannot create report directory {out_dir}: {exc.strerror}; choose a writable --data-dir"
+        ) from exc
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    nav = f'<a href="{INDEX_FILE}">All reports</a>' + "".join(
+        f'<a href="{esc(p.filename)}">{esc(p.title)}</a>' for p in pages
+    )
+    written: list[WrittenPage] = []
+    with connect(settings.warehouse_path, read_only=True) as con:
+        for number, page in enumerate(pages, start=1):
+            try:
+                content = page.render(con)
+            except duckdb.Error as exc:
+                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise PipelineError(
+                    f"report page {page.filename}: {first_line}; rebuild the marts with "
+                    "`tpch-elt build --full-tests`"
+                ) from exc
+            subtitle = f"Generated {esc(generated)} from {esc(settings.warehouse_path.name)}"
+            html = _document(page.title, subtitle, content, nav)
+            path = out_dir / page.filename
+            written.append(WrittenPage(page.title, path, _write_atomically(path, html)))
+            if on_page:
+                on_page(number, len(pages), page.title)
+    index = out_dir / INDEX_FILE
+    _write_atomically(index, _index(written, pages, generated, settings.warehouse_path.name))
+    return ReportResult(out_dir, index, written)
