@@ -28,6 +28,7 @@ import duckdb
 
 from tpch_elt.batches import BatchPlan, batch_dir, read_plan
 from tpch_elt.errors import PipelineError
+from tpch_elt.lock import warehouse_lock
 from tpch_elt.load import BATCHES_TABLE, RAW_SCHEMA, ensure_batches_table, utc_now
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
@@ -143,7 +144,7 @@ def _plan_for(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[Path,
 
 def ingest(settings: Settings, batch_id: int | None = None) -> IngestResult:
     """Append batch `batch_id` (default: the next pending one) to raw."""
-    with connect(settings.warehouse_path) as con:
+    with warehouse_lock(settings.warehouse_path, "ingest"), connect(settings.warehouse_path) as con:
         landing, plan = _plan_for(con, settings)
         records = loaded_batches(con)
         loaded = {r.batch_id: r for r in records}

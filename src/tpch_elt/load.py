@@ -19,6 +19,7 @@ import duckdb
 
 from tpch_elt.batches import read_plan
 from tpch_elt.errors import PipelineError
+from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
 from tpch_elt.warehouse import connect
@@ -116,7 +117,7 @@ def load(
         }
     loaded_at = utc_now()
     row_counts: dict[str, int] = {}
-    with connect(settings.warehouse_path) as con:
+    with warehouse_lock(settings.warehouse_path, "load"), connect(settings.warehouse_path) as con:
         for spec in TABLES:
             check_landing_file(con, spec, files[spec.name])
         con.execute("begin transaction")
