@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from tpch_elt.errors import PipelineError
+from tpch_elt.history import record_dbt_invocation
+from tpch_elt.lock import warehouse_lock
 from tpch_elt.load import RAW_SCHEMA
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
@@ -179,6 +181,22 @@ def build(
     Incremental runs test only the rows of the batches they add (plus the
     cheap table-level invariants); `full_tests` sweeps all history.
     """
+    if settings.target != "dev":
+        return _build(settings, select, exclude, full_refresh, full_tests, dbt_vars, freshness, on_node)
+    with warehouse_lock(settings.warehouse_path, "build"):
+        return _build(settings, select, exclude, full_refresh, full_tests, dbt_vars, freshness, on_node)
+
+
+def _build(
+    settings: Settings,
+    select: Sequence[str],
+    exclude: Sequence[str],
+    full_refresh: bool,
+    full_tests: bool,
+    dbt_vars: str | None,
+    freshness: bool,
+    on_node: NodeProgress | None,
+) -> BuildSummary:
     plan = plan_build(settings, full_refresh=full_refresh, full_tests=full_tests)
     summary = BuildSummary(plan=plan)
     if plan.full_refresh_reason:
@@ -210,6 +228,7 @@ def build(
             raise PipelineError(f"dbt build could not run: {result.exception}")
         _collect_build(summary, result.result)
         summary.success = bool(result.success)
+        record_dbt_invocation(settings, result)  # observability; warns, never raises
 
         if freshness:
             started = time.perf_counter()
@@ -221,6 +240,7 @@ def build(
             summary.freshness_seconds = time.perf_counter() - started
             if fresh.exception is not None and fresh.result is None:
                 raise PipelineError(f"dbt source freshness could not run: {fresh.exception}")
+            record_dbt_invocation(settings, fresh)
             for item in getattr(fresh.result, "results", []) or []:
                 status = str(getattr(item.status, "value", item.status))
                 summary.freshness[status] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
@@ -19,6 +20,10 @@ from tpch_elt.batches import read_plan, validate_split
 from tpch_elt.generate import parse_scale_factor
 from tpch_elt.ingest import IngestResult, ingest as run_ingest, status as read_status
 from tpch_elt.load import load as run_load
+from tpch_elt.alerts import AlertSettings
+from tpch_elt.history import enabled as observability_enabled
+from tpch_elt.observe import ObserveResult, observe as run_observe
+from tpch_elt.lock import warehouse_lock
 from tpch_elt.report import ReportResult, default_pages, write_reports
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
@@ -423,6 +428,68 @@ def report(ctx: typer.Context) -> None:
     _guard(lambda: _do_report(settings))
 
 
+def _do_observe(
+    settings: Settings,
+    artifacts: Path | None = None,
+    webhook_url: str | None = None,
+    suppress_hours: float | None = None,
+) -> ObserveResult:
+    alerts = AlertSettings.from_env(webhook_url, suppress_hours)
+    result = run_observe(
+        settings,
+        artifacts_dir=artifacts,
+        alert_settings=alerts,
+        out=lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True),
+    )
+    for outcome in result.recorded:
+        state = "recorded" if outcome.recorded else "already recorded"
+        console.print(f"dbt {outcome.command} {outcome.invocation_id}: {state}", highlight=False)
+    counts = {s: sum(r.status == s for r in result.results) for s in ("pass", "warn", "fail")}
+    scope = f"{len(result.evaluated)} new dbt invocation(s)" if result.evaluated else "no new dbt invocation; latest build"
+    console.print(
+        f"Observed {scope}: {len(result.results)} check(s), {counts['pass']} pass, "
+        f"{counts['warn']} warn, {counts['fail']} fail",
+        highlight=False,
+    )
+    for item in result.failing + result.warnings:
+        colour = "red" if item.status == "fail" else "yellow"
+        console.print(f"  [{colour}]{item.status}[/] {item.monitor}: {item.describe()}", highlight=False)
+    if result.alert is not None and result.alert.error:
+        err_console.print(f"[yellow]warning:[/] alert not delivered: {result.alert.error}", highlight=False)
+    return result
+
+
+def _fail_on_anomalies(result: ObserveResult) -> None:
+    if result.failing:
+        first = result.failing[0]
+        more = f" (+{len(result.failing) - 1} more)" if len(result.failing) > 1 else ""
+        raise PipelineError(
+            f"failing anomaly: {first.monitor} {first.describe()}{more}; "
+            "see the observability page of `tpch-elt report`"
+        )
+
+
+@app.command()
+def observe(
+    ctx: typer.Context,
+    artifacts: Optional[Path] = typer.Option(
+        None, "--artifacts", help="Also record a dbt target directory's run_results.json/sources.json."
+    ),
+    webhook_url: Optional[str] = typer.Option(
+        None, "--webhook-url", envvar="TPCH_ELT_SLACK_WEBHOOK_URL",
+        help="Slack-compatible incoming webhook for the grouped alert.",
+    ),
+    suppress_hours: Optional[float] = typer.Option(
+        None, "--suppress-hours", envvar="TPCH_ELT_ALERT_SUPPRESS_HOURS",
+        help="Do not re-alert an incident within this many hours (default 4).",
+    ),
+) -> None:
+    """Detect anomalies in the recorded dbt history, alert; exit 1 on a failing anomaly."""
+    settings = _settings(ctx)
+    result = _guard(lambda: _do_observe(settings, artifacts, webhook_url, suppress_hours))
+    _guard(lambda: _fail_on_anomalies(result))
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -435,9 +502,25 @@ def run(
     ),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
 ) -> None:
-    """The main job: generate, load, build, then each batch: ingest + incremental build; report."""
+    """The main job: generate, load, build, then each batch: ingest + incremental build; observe; report."""
     settings = _settings(ctx)
     started = time.perf_counter()
+    # Refuse bad options before touching anything (not even the lock file).
+    _guard(lambda: (parse_scale_factor(scale_factor), validate_split(initial_fraction, batches)))
+    # One writer for the whole job: a second run exits before generating.
+    with contextlib.ExitStack() as stack:
+        _guard(lambda: stack.enter_context(warehouse_lock(settings.warehouse_path, "run")))
+        _run_steps(settings, scale_factor, initial_fraction, batches, full_refresh)
+    console.print(f"Pipeline finished in {time.perf_counter() - started:.1f} s")
+
+
+def _run_steps(
+    settings: Settings,
+    scale_factor: str,
+    initial_fraction: float,
+    batches: int,
+    full_refresh: bool,
+) -> None:
     _guard(lambda: _do_generate(settings, scale_factor, False, initial_fraction, batches))
     _guard(lambda: _do_load(settings, scale_factor))
     _guard(lambda: _do_build(settings, [], [], full_refresh))
@@ -464,9 +547,13 @@ def run(
     if increments.rows:
         console.print(increments)
     _guard(lambda: _report_marts(settings))
+    observed = None
+    if settings.target == "dev" and observability_enabled():
+        observed = _guard(lambda: _do_observe(settings))
     if settings.target == "dev":
         _guard(lambda: _do_report(settings))
-    console.print(f"Pipeline finished in {time.perf_counter() - started:.1f} s")
+    if observed is not None:
+        _guard(lambda: _fail_on_anomalies(observed))
 
 
 def main() -> None:

@@ -74,8 +74,9 @@ class ReportResult:
 def default_pages() -> list[Page]:
     """The pages `tpch-elt report` writes, in index order."""
     from tpch_elt.insights import PAGE as insights_page
+    from tpch_elt.observability_report import PAGE as observability_page
 
-    return [insights_page]
+    return [insights_page, observability_page]
 
 
 def reports_dir(settings: Settings) -> Path:

@@ -1,0 +1,594 @@
+"""Anomaly detection over the observability history.
+
+Monitors, per source and model table measured in a build:
+
+    volume      rows_added: rows of the batches new in this run (tables with
+                `_batch_id`), else the change in row count; compared only with
+                runs that added the same number of batches (a catch-up run that
+                processes two batches is not a volume spike)
+    freshness   freshness_lag_seconds: run start minus max(`_loaded_at`)
+    columns     per column metric (null_percent, distinct_count, min, max, avg,
+                min_length, max_length), over the same scope ('batch' rows or
+                the 'full' table) as the training values
+    schema      column added, removed or type changed since the previous snapshot
+
+Each check is a z-score against a training window: the last `training_runs`
+earlier measurements of the same metric (the run under test is never in its
+own training set, and neither are runs where this metric failed, so an
+incident does not widen the band that judges the next run). With fewer than
+`min_training_size` values there is no verdict. The expected range is
+mean ± max(sensitivity·stddev, min_change_percent % of |mean|, min_change);
+`direction` spike/drop looks at one side only. Outside the range the result
+takes the configured `severity` (fail or warn), inside it passes.
+
+Configuration is dbt `meta`, read from the manifest: project-wide defaults
+under `anomaly_defaults` (dbt_project.yml), overrides under `anomaly` on a
+source, model or folder, and per column under the column's `anomaly`
+(`metrics:` adds column metrics to watch; thresholds apply to them all).
+The thresholds above apply to every monitor; `volume:`, `freshness:` and
+each column metric's name (e.g. `null_percent:`) take overrides for that
+monitor or metric alone. dbt merges `meta` one key deep, so the two names
+keep defaults and overrides apart; here they are merged key by key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from statistics import fmean, stdev
+from typing import Any, Callable, Mapping, Sequence
+
+import duckdb
+
+from tpch_elt.errors import PipelineError
+from tpch_elt.history import SCHEMA, ensure_schema, utc_now
+
+DIRECTIONS = ("both", "spike", "drop")
+SEVERITIES = ("fail", "warn")
+COLUMN_METRICS = {
+    # metric -> column in observability.column_metrics
+    "null_percent": "null_percent",
+    "distinct_count": "distinct_count",
+    "min": "min_value",
+    "max": "max_value",
+    "avg": "avg_value",
+    "min_length": "min_length",
+    "max_length": "max_length",
+}
+# Metrics that cannot go below zero: their expected range stops at 0.
+NON_NEGATIVE = {"null_percent", "distinct_count", "min_length", "max_length", "freshness_lag_seconds"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How one metric is judged."""
+
+    sensitivity: float = 3.0
+    direction: str = "both"
+    training_runs: int = 14
+    min_training_size: int = 5
+    min_change_percent: float = 5.0
+    min_change: float = 0.0
+    severity: str = "fail"
+
+    def validate(self, where: str) -> "Thresholds":
+        problems = []
+        if not self.sensitivity > 0:
+            problems.append(f"sensitivity must be > 0 (got {self.sensitivity})")
+        if self.direction not in DIRECTIONS:
+            problems.append(f"direction must be one of {', '.join(DIRECTIONS)} (got {self.direction!r})")
+        if self.training_runs < 2 or self.min_training_size < 2:
+            problems.append("training_runs and min_training_size must be >= 2")
+        if self.min_training_size > self.training_runs:
+            problems.append(
+                f"min_training_size ({self.min_training_size}) exceeds training_runs ({self.training_runs})"
+            )
+        if self.min_change_percent < 0 or self.min_change < 0:
+            problems.append("min_change_percent and min_change must be >= 0")
+        if self.severity not in SEVERITIES:
+            problems.append(f"severity must be fail or warn (got {self.severity!r})")
+        if problems:
+            raise PipelineError(f"anomaly config of {where}: {problems[0]}; fix its dbt meta")
+        return self
+
+
+_THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
+_TABLE_KEYS = _THRESHOLD_KEYS | {"enabled", "volume", "freshness", "schema_changes", "column_metrics"}
+_TABLE_KEYS |= set(COLUMN_METRICS)
+_COLUMN_KEYS = _THRESHOLD_KEYS | {"metrics"}
+
+# The built-in defaults; dbt_project.yml restates them as `anomaly_defaults`.
+BUILTIN: dict[str, Any] = {
+    "enabled": True,
+    "sensitivity": 3,
+    "direction": "both",
+    "training_runs": 14,
+    "min_training_size": 5,
+    "min_change_percent": 5,
+    "min_change": 0,
+    "severity": "fail",
+    "volume": {},
+    # A lag only matters when data is late, and by at least an hour.
+    "freshness": {"direction": "spike", "min_change": 3600},
+    "schema_changes": "fail",
+    "column_metrics": ["null_percent"],
+    # Null rates move by chance in small batches (a customer's first order
+    # leaves its average gap null): a move under one point never alerts.
+    "null_percent": {"min_change": 1},
+}
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    """The effective anomaly config of one source or model."""
+
+    where: str
+    enabled: bool
+    base: Thresholds
+    volume: Thresholds | None
+    freshness: Thresholds | None
+    schema_changes: str | None  # fail | warn | None (off)
+    column_metrics: tuple[str, ...]
+    # Per column metric, per column: thresholds and the metrics watched.
+    metric_thresholds: Mapping[str, Thresholds]
+    columns: Mapping[str, tuple[Mapping[str, Thresholds], tuple[str, ...]]]
+
+    def metrics_for(self, column: str) -> tuple[str, ...]:
+        return self.columns[column][1] if column in self.columns else self.column_metrics
+
+    def thresholds_for(self, column: str, metric: str) -> Thresholds:
+        """Base < the table's settings for this metric < the column's own settings."""
+        if column in self.columns:
+            return self.columns[column][0][metric]
+        return self.metric_thresholds[metric]
+
+
+def _check_keys(settings: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise PipelineError(
+            f"anomaly config of {where}: unknown key {unknown[0]!r} "
+            f"(known: {', '.join(sorted(allowed))}); fix its dbt meta"
+        )
+
+
+def _thresholds(base: Thresholds, settings: Mapping[str, Any], where: str) -> Thresholds:
+    picked = {k: v for k, v in settings.items() if k in _THRESHOLD_KEYS}
+    try:
+        converted = {
+            key: (str(value) if key in ("direction", "severity")
+                  else int(value) if key in ("training_runs", "min_training_size")
+                  else float(value))
+            for key, value in picked.items()
+        }
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"anomaly config of {where}: {exc}; fix its dbt meta") from None
+    return replace(base, **converted).validate(where)
+
+
+def _metrics(value: Any, where: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else list(value or [])
+    for item in items:
+        if item not in COLUMN_METRICS:
+            raise PipelineError(
+                f"anomaly config of {where}: unknown column metric {item!r} "
+                f"(known: {', '.join(COLUMN_METRICS)}); fix its dbt meta"
+            )
+    return tuple(items)
+
+
+def _monitor(base: Thresholds, value: Any, where: str) -> Thresholds | None:
+    if value is False or value == "off":
+        return None
+    if value in (None, True):
+        return base
+    if not isinstance(value, Mapping):
+        raise PipelineError(f"anomaly config of {where}: expected a mapping or false; fix its dbt meta")
+    _check_keys(value, _THRESHOLD_KEYS, where)
+    return _thresholds(base, value, where)
+
+
+def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
+    """Merge built-in defaults < `anomaly_defaults` < `anomaly` (+ column settings).
+
+    `raw` is what observe.anomaly_meta() stored: {'defaults', 'own', 'columns'}.
+    """
+    raw = raw or {}
+    defaults = raw.get("defaults") or {}
+    own = raw.get("own")
+    if own is False:
+        own = {"enabled": False}
+    for part, label in ((defaults, "anomaly_defaults"), (own or {}, "anomaly")):
+        if not isinstance(part, Mapping):
+            raise PipelineError(f"anomaly config of {where}: meta.{label} must be a mapping; fix its dbt meta")
+        _check_keys(part, _TABLE_KEYS, where)
+    merged: dict[str, Any] = dict(BUILTIN)
+    for part in (defaults, own or {}):
+        for key, value in part.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    base = _thresholds(Thresholds(), merged, where)
+    severity = merged.get("schema_changes")
+    if severity in (False, None, "off"):
+        schema_changes = None
+    elif severity in SEVERITIES:
+        schema_changes = str(severity)
+    else:
+        raise PipelineError(f"anomaly config of {where}: schema_changes must be fail, warn or off; fix its dbt meta")
+    column_metrics = _metrics(merged.get("column_metrics"), where)
+    per_metric: dict[str, Mapping[str, Any]] = {}
+    for metric in COLUMN_METRICS:
+        settings = merged.get(metric) or {}
+        if not isinstance(settings, Mapping):
+            raise PipelineError(f"anomaly config of {where}: {metric} must be a mapping; fix its dbt meta")
+        _check_keys(settings, _THRESHOLD_KEYS, f"{where} ({metric})")
+        per_metric[metric] = settings
+    metric_thresholds = {m: _thresholds(base, per_metric[m], f"{where} ({m})") for m in COLUMN_METRICS}
+    columns = {}
+    for column, settings in (raw.get("columns") or {}).items():
+        label = f"{where} column {column}"
+        if settings is False:
+            columns[column] = (metric_thresholds, ())
+            continue
+        if not isinstance(settings, Mapping):
+            raise PipelineError(f"anomaly config of {label}: expected a mapping; fix its dbt meta")
+        _check_keys(settings, _COLUMN_KEYS, label)
+        metrics = column_metrics + tuple(
+            m for m in _metrics(settings.get("metrics"), label) if m not in column_metrics
+        )
+        own_settings = {k: v for k, v in settings.items() if k != "metrics"}
+        columns[column] = (
+            {m: _thresholds(metric_thresholds[m], own_settings, label) for m in COLUMN_METRICS},
+            metrics,
+        )
+    return TableConfig(
+        where=where,
+        enabled=bool(merged.get("enabled", True)),
+        base=base,
+        volume=_monitor(base, merged.get("volume"), f"{where} (volume)"),
+        freshness=_monitor(base, merged.get("freshness"), f"{where} (freshness)"),
+        schema_changes=schema_changes,
+        column_metrics=column_metrics,
+        metric_thresholds=metric_thresholds,
+        columns=columns,
+    )
+
+
+# -- the z-score verdict ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # pass | warn | fail
+    value: float
+    expected_low: float | None
+    expected_high: float | None
+    mean: float
+    stddev: float
+    score: float | None
+    training_size: int
+    detail: str
+
+
+def judge(value: float, training: Sequence[float], thresholds: Thresholds) -> Verdict | None:
+    """The verdict on `value` given earlier values; None when training is too small."""
+    history = [float(v) for v in training if v is not None and math.isfinite(float(v))]
+    history = history[-thresholds.training_runs:]
+    if len(history) < thresholds.min_training_size:
+        return None
+    mean = fmean(history)
+    sd = stdev(history) if len(history) > 1 else 0.0
+    half = max(
+        thresholds.sensitivity * sd,
+        thresholds.min_change_percent / 100.0 * abs(mean),
+        thresholds.min_change,
+    )
+    low = None if thresholds.direction == "spike" else mean - half
+    high = None if thresholds.direction == "drop" else mean + half
+    outside = (low is not None and value < low) or (high is not None and value > high)
+    score = (value - mean) / sd if sd > 0 else None
+    if score is None:
+        detail = "history constant"
+    else:
+        detail = f"z = {score:+.1f}"
+    return Verdict(
+        thresholds.severity if outside else "pass",
+        value, low, high, mean, sd, score, len(history), detail,
+    )
+
+
+# -- detection over the history -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    invocation_id: str
+    relation: str
+    column_name: str  # '' for table-level monitors
+    monitor: str
+    metric: str
+    status: str
+    value: float | None
+    expected_low: float | None
+    expected_high: float | None
+    mean: float | None
+    stddev: float | None
+    score: float | None
+    training_size: int | None
+    sensitivity: float | None
+    direction: str | None
+    detail: str
+
+    @property
+    def key(self) -> str:
+        column = f".{self.column_name}" if self.column_name else ""
+        return f"{self.relation}{column} {self.metric}"
+
+    def describe(self) -> str:
+        """One line: what, the value and the expected range."""
+        if self.monitor == "schema":
+            return f"{self.relation}: {self.detail}"
+        return f"{self.key} = {fmt(self.metric, self.value)}, expected {expected_range(self)} ({self.detail})"
+
+
+def fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if metric == "freshness_lag_seconds":
+        return f"{value / 3600:.2f} h" if abs(value) >= 3600 else f"{value:.0f} s"
+    if metric == "null_percent":
+        return f"{value:.2f} %"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.4g}"
+
+
+def expected_range(result: Result) -> str:
+    low, high = result.expected_low, result.expected_high
+    if low is None and high is None:
+        return "–"
+    if low is None:
+        return f"≤ {fmt(result.metric, high)}"
+    if high is None:
+        return f"≥ {fmt(result.metric, low)}"
+    return f"{fmt(result.metric, low)} – {fmt(result.metric, high)}"
+
+
+def pending_invocations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, datetime]]:
+    """Recorded invocations `observe` has not looked at yet, oldest first."""
+    return [
+        (row[0], row[1])
+        for row in con.execute(
+            f"""
+            select i.invocation_id, i.started_at
+            from {SCHEMA}.invocations as i
+            where i.invocation_id not in (select invocation_id from {SCHEMA}.evaluations)
+            order by i.started_at, i.invocation_id
+            """
+        ).fetchall()
+    ]
+
+
+def _configs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str, TableConfig]:
+    rows = con.execute(
+        f"select relation, unique_id, anomaly_config from {SCHEMA}.manifest_nodes "
+        "where invocation_id = ? and relation is not null",
+        [invocation_id],
+    ).fetchall()
+    return {
+        relation: table_config(unique_id, json.loads(raw) if raw else None)
+        for relation, unique_id, raw in rows
+    }
+
+
+def _failed_before(con: duckdb.DuckDBPyConnection, started_at: datetime) -> set[tuple[str, str, str, str]]:
+    rows = con.execute(
+        f"""
+        select r.invocation_id, r.relation, r.column_name, r.metric
+        from {SCHEMA}.anomaly_results as r
+        inner join {SCHEMA}.invocations as i on i.invocation_id = r.invocation_id
+        where r.status = 'fail' and i.started_at < ?
+        """,
+        [started_at],
+    ).fetchall()
+    return {(row[0], row[1], row[2], row[3]) for row in rows}
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime) -> list[Result]:
+    """Every monitor's verdict on one recorded build invocation."""
+    configs = _configs(con, invocation_id)
+    incidents = _failed_before(con, started_at)
+    results: list[Result] = []
+
+    def add(relation: str, column: str, monitor: str, metric: str, th: Thresholds,
+            value: Any, history: list[tuple[str, Any]]) -> None:
+        if value is None:
+            return
+        training = [v for inv, v in history if (inv, relation, column, metric) not in incidents]
+        verdict = judge(float(value), training, th)
+        if verdict is None:
+            return
+        if metric in NON_NEGATIVE and verdict.expected_low is not None and verdict.expected_low < 0:
+            verdict = replace(verdict, expected_low=0.0)
+        results.append(Result(
+            invocation_id, relation, column, monitor, metric, verdict.status, verdict.value,
+            verdict.expected_low, verdict.expected_high, verdict.mean, verdict.stddev, verdict.score,
+            verdict.training_size, th.sensitivity, th.direction, verdict.detail,
+        ))
+
+    current = con.execute(
+        f"""
+        select relation, rows_added, new_batches, freshness_lag_seconds, scope
+        from {SCHEMA}.table_metrics where invocation_id = ?
+        """,
+        [invocation_id],
+    ).fetchall()
+    for relation, rows_added, new_batches, lag, scope in current:
+        config = configs.get(relation)
+        if config is None or not config.enabled:
+            continue
+        history = con.execute(
+            f"""
+            select t.invocation_id, t.rows_added, t.new_batches, t.freshness_lag_seconds
+            from {SCHEMA}.table_metrics as t
+            where t.relation = ? and t.measured_at < ?
+            order by t.measured_at
+            """,
+            [relation, started_at],
+        ).fetchall()
+        if config.volume is not None:
+            same_batches = [
+                (inv, added) for inv, added, batches, _ in history
+                if added is not None and batches == new_batches
+            ]
+            add(relation, "", "volume", "rows_added", config.volume, rows_added, same_batches)
+        if config.freshness is not None:
+            add(relation, "", "freshness", "freshness_lag_seconds", config.freshness, lag,
+                [(inv, value) for inv, _, _, value in history if value is not None])
+        _column_checks(con, invocation_id, started_at, relation, config, add)
+    snapshotted = con.execute(
+        f"select distinct relation from {SCHEMA}.schema_snapshots where invocation_id = ? order by 1",
+        [invocation_id],
+    ).fetchall()
+    for (relation,) in snapshotted:
+        config = configs.get(relation)
+        if config is not None and config.enabled and config.schema_changes:
+            results.extend(_schema_results(con, invocation_id, started_at, relation, config.schema_changes))
+    return results
+
+
+def _column_checks(
+    con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime, relation: str,
+    config: TableConfig, add: Callable[..., None],
+) -> None:
+    metric_columns = ", ".join(f"c.{column}" for column in COLUMN_METRICS.values())
+    current = con.execute(
+        f"select c.column_name, c.scope, {metric_columns} from {SCHEMA}.column_metrics as c "
+        "where c.invocation_id = ? and c.relation = ?",
+        [invocation_id, relation],
+    ).fetchall()
+    if not current:
+        return
+    history = con.execute(
+        f"""
+        select c.invocation_id, c.column_name, c.scope, {metric_columns}
+        from {SCHEMA}.column_metrics as c
+        inner join {SCHEMA}.table_metrics as t
+            on t.invocation_id = c.invocation_id and t.relation = c.relation
+        where c.relation = ? and t.measured_at < ?
+        order by t.measured_at
+        """,
+        [relation, started_at],
+    ).fetchall()
+    names = list(COLUMN_METRICS)
+    for column, scope, *values in current:
+        for metric in config.metrics_for(column):
+            thresholds = config.thresholds_for(column, metric)
+            index = names.index(metric)
+            past = [(row[0], row[3 + index]) for row in history
+                    if row[1] == column and row[2] == scope and row[3 + index] is not None]
+            add(relation, column, "column", metric, thresholds, values[index], past)
+
+
+def _schema_results(
+    con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime, relation: str, severity: str,
+) -> list[Result]:
+    now = con.execute(
+        f"select column_name, data_type from {SCHEMA}.schema_snapshots "
+        "where invocation_id = ? and relation = ?",
+        [invocation_id, relation],
+    ).fetchall()
+    before = con.execute(
+        f"""
+        select s.column_name, s.data_type
+        from {SCHEMA}.schema_snapshots as s
+        where s.relation = ? and s.invocation_id = (
+            select s2.invocation_id
+            from {SCHEMA}.schema_snapshots as s2
+            inner join {SCHEMA}.invocations as i on i.invocation_id = s2.invocation_id
+            where s2.relation = ? and i.started_at < ?
+            order by i.started_at desc
+            limit 1
+        )
+        """,
+        [relation, relation, started_at],
+    ).fetchall()
+    if not now or not before:
+        return []
+    current, previous = dict(now), dict(before)
+
+    def row(column: str, metric: str, detail: str, status: str) -> Result:
+        return Result(invocation_id, relation, column, "schema", metric, status,
+                      None, None, None, None, None, None, None, None, None, detail)
+
+    changes = [
+        row(c, "column_added", f"column {c} added ({current[c]})", severity)
+        for c in current if c not in previous
+    ] + [
+        row(c, "column_removed", f"column {c} removed (was {previous[c]})", severity)
+        for c in previous if c not in current
+    ] + [
+        row(c, "type_changed", f"column {c} changed type {previous[c]} → {current[c]}", severity)
+        for c in current if c in previous and current[c] != previous[c]
+    ]
+    return changes or [row("", "schema_changes", f"{len(current)} columns, unchanged", "pass")]
+
+
+def store(con: duckdb.DuckDBPyConnection, invocation_id: str, results: Sequence[Result]) -> None:
+    """Write one invocation's results and mark it evaluated, atomically."""
+    now = utc_now()
+    con.execute("begin transaction")
+    try:
+        if results:
+            con.executemany(
+                f"insert into {SCHEMA}.anomaly_results values "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.invocation_id, r.relation, r.column_name, r.monitor, r.metric, r.status, r.value,
+                     r.expected_low, r.expected_high, r.mean, r.stddev, r.score, r.training_size,
+                     r.sensitivity, r.direction, r.detail, now)
+                    for r in results
+                ],
+            )
+        con.execute(
+            f"insert into {SCHEMA}.evaluations values (?, ?, ?, ?, ?)",
+            [invocation_id, now, len(results),
+             sum(r.status == "warn" for r in results), sum(r.status == "fail" for r in results)],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def detect_pending(con: duckdb.DuckDBPyConnection) -> dict[str, list[Result]]:
+    """Evaluate every invocation not looked at yet, oldest first; results by invocation.
+
+    Builds with table metrics get every monitor's verdict; other invocations
+    (source freshness, tests) are only marked as seen, for the alerts.
+    """
+    ensure_schema(con)
+    out: dict[str, list[Result]] = {}
+    for invocation_id, started_at in pending_invocations(con):
+        results = evaluate(con, invocation_id, started_at) if started_at is not None else []
+        store(con, invocation_id, results)
+        out[invocation_id] = results
+    return out
+
+
+def stored_results(con: duckdb.DuckDBPyConnection, invocation_id: str) -> list[Result]:
+    rows = con.execute(
+        f"""
+        select invocation_id, relation, column_name, monitor, metric, status, value, expected_low,
+               expected_high, training_mean, training_stddev, score, training_size, sensitivity,
+               direction, detail
+        from {SCHEMA}.anomaly_results where invocation_id = ?
+        order by relation, column_name, metric
+        """,
+        [invocation_id],
+    ).fetchall()
+    return [Result(*row) for row in rows]
