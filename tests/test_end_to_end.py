@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import E2E_BATCHES, REPO_ROOT, Pipeline
+from conftest import E2E_BATCHES, Pipeline
 from tpch_elt.tpch import TABLES
 
 pytestmark = pytest.mark.e2e
@@ -206,8 +206,8 @@ def test_rfm_scores_are_quintiles_of_ordering_customers(pipeline: Pipeline) -> N
     ) == 0
 
 
-def test_every_model_and_column_is_documented_and_tested() -> None:
-    manifest = json.loads((REPO_ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+def test_every_model_and_column_is_documented_and_tested(pipeline: Pipeline) -> None:
+    manifest = json.loads((pipeline.data_dir / "dbt" / "target" / "manifest.json").read_text())
     models = {
         node["name"]: node
         for node in manifest["nodes"].values()
@@ -229,7 +229,7 @@ def test_every_model_and_column_is_documented_and_tested() -> None:
 
 
 def test_documented_columns_match_the_built_columns(pipeline: Pipeline) -> None:
-    manifest = json.loads((REPO_ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+    manifest = json.loads((pipeline.data_dir / "dbt" / "target" / "manifest.json").read_text())
     for node in manifest["nodes"].values():
         if node["resource_type"] != "model" or node["package_name"] != "tpch_elt":
             continue

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import REPO_ROOT, Pipeline, run_cli
+from conftest import Pipeline, run_cli
 from tpch_elt.charts import number
 from tpch_elt.insights import INSIGHTS, insight_marts
 
@@ -138,7 +138,7 @@ def report(pipeline: Pipeline) -> Report:
 
 @pytest.fixture(scope="module")
 def manifest(pipeline: Pipeline) -> dict:
-    return json.loads((REPO_ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+    return json.loads((pipeline.data_dir / "dbt" / "target" / "manifest.json").read_text())
 
 
 def test_run_writes_the_insights_page_and_an_index_linking_it(pipeline: Pipeline) -> None:

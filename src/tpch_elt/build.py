@@ -74,6 +74,10 @@ def _common_args(settings: Settings) -> list[str]:
         settings.target,
         "--threads",
         str(settings.threads),
+        "--target-path",
+        str(settings.dbt_target_dir),
+        "--log-path",
+        str(settings.dbt_log_dir),
     ]
 
 
@@ -234,6 +238,7 @@ def _build(
             started = time.perf_counter()
             fresh = _invoke(
                 ["source", "freshness", *_common_args(settings), "--quiet"]
+                + (["--vars", dbt_vars] if dbt_vars else [])
                 + [arg for selector in select for arg in ("--select", selector)
                    if selector.startswith("source:")]
             )

@@ -264,7 +264,7 @@ def _do_build(
     if not summary.success:
         raise PipelineError(
             f"dbt build did not pass ({len(summary.failures)} failing node(s) listed above); "
-            f"details in {settings.project_dir / 'logs' / 'dbt.log'}"
+            f"details in {settings.dbt_log_dir / 'dbt.log'}"
         )
     return summary
 

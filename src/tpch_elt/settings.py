@@ -65,7 +65,13 @@ class Settings:
 
     @property
     def dbt_target_dir(self) -> Path:
-        return self.project_dir / "target"
+        """dbt's artifacts for this warehouse (one per data dir, so two
+        pipelines never overwrite each other's manifest or run results)."""
+        return self.data_dir / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.data_dir / "dbt" / "logs"
 
     def dbt_env(self) -> dict[str, str]:
         """Environment dbt needs to find the warehouse, with telemetry off."""

@@ -112,7 +112,8 @@ final as (
         _batch_id
     from priced
     -- laid out by order year, then order: year-range scans skip row groups
-    order by order_year, order_key, line_number
+    -- (clustered by order year on Snowflake instead)
+    {{ layout_order_by(['order_year', 'order_key', 'line_number']) }}
 
 )
 

@@ -60,7 +60,7 @@ rfm_scores as (
     select
         customer_key,
         ntile(5) over (
-            order by recency_days desc, customer_key
+            order by recency_days desc nulls last, customer_key
         ) as r_score,
         ntile(5) over (
             order by order_count asc, customer_key

@@ -58,7 +58,7 @@ offers as (
         row_number() over (
             partition by supplier_parts.part_key
             order by
-                supplier_parts.shipped_quantity desc,
+                supplier_parts.shipped_quantity desc nulls last,
                 supplier_parts.supplier_key
         ) as supplier_rank
     from supplier_parts

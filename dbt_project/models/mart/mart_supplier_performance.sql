@@ -198,7 +198,7 @@ final as (
             order by
                 case when line_count > 0 then 0 else 1 end,
                 (line_count - late_line_count) * 1.0 / nullif(line_count, 0)
-                    desc,
+                    desc nulls last,
                 avg_days_late,
                 supplier_key
         ) as reliability_rank

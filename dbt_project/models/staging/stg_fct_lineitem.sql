@@ -20,7 +20,7 @@ source as (
         )
     {% elif is_incremental() %}
         -- only batches this table has not seen (the batch watermark)
-        where _batch_id > (
+        where {{ source_batch_id() }} > (
             select max(existing._batch_id) from {{ this }} as existing
         )
     {% endif %}
@@ -54,7 +54,7 @@ renamed as (
 final as (
 
     select * from renamed
-    order by order_key, line_number
+    {{ layout_order_by(['order_key', 'line_number']) }}
 
 )
 

@@ -14,7 +14,7 @@ source as (
     select * from {{ source('tpch', 'orders') }}
     {% if is_incremental() %}
         -- only batches this table has not seen (the batch watermark)
-        where _batch_id > (
+        where {{ source_batch_id() }} > (
             select max(existing._batch_id) from {{ this }} as existing
         )
     {% endif %}
@@ -41,8 +41,9 @@ renamed as (
 final as (
 
     -- laid out by order date: date-range scans skip whole row groups
+    -- (clustered by order year on Snowflake instead)
     select * from renamed
-    order by order_date, order_key
+    {{ layout_order_by(['order_date', 'order_key']) }}
 
 )
 
