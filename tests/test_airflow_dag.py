@@ -1,0 +1,297 @@
+"""The `dbt_pipeline` DAG as Airflow parses it: integrity, schedule, graph, pools.
+
+DagBag parses airflow/dags/dbt_pipeline.py exactly as the dag-processor does,
+from a manifest `airflow/stack.py manifest` produced (here into a temporary
+directory, so a running `make airflow` is left alone).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from airflow_support import DAG_FILE, DAG_ID, LAYERS, manifest_nodes, models_by_layer, stack
+
+POOL = "duckdb_warehouse"
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A manifest from `dbt parse`, and an AIRFLOW_HOME of the session for DagBag."""
+    base = tmp_path_factory.getbasetemp()
+    manifest = base / "dbt_target" / "manifest.json"
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(base / "airflow_home"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "DO_NOT_TRACK": "1",
+        }
+    )
+    return stack().ensure_manifest({**os.environ, "TPCH_ELT_DBT_MANIFEST": str(manifest)})
+
+
+def parse_dag(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
+    """(dag or None, import errors, seconds) for the DAG file under `env`."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    for key in ("TPCH_ELT_TARGET", "TPCH_ELT_DATA_DIR", "TPCH_ELT_WAREHOUSE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("TPCH_ELT_DBT_MANIFEST", str(manifest))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    seconds = time.perf_counter() - started
+    return bag.dags.get(DAG_ID), bag.import_errors, seconds
+
+
+@pytest.fixture(scope="module")
+def dag(dbt_manifest: Path) -> Iterator:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        parsed, errors, _ = parse_dag(dbt_manifest, monkeypatch)
+    assert errors == {}
+    yield parsed
+
+
+def downstream_closure(dag, task_id: str) -> set[str]:
+    return {task.task_id for task in dag.get_task(task_id).get_flat_relatives(upstream=False)}
+
+
+def test_dag_file_imports_without_errors_and_without_running_dbt(
+    dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"parsing the DAG started a process: {args[0] if args else kwargs}")
+
+    from airflow.dag_processing.dagbag import DagBag  # noqa: F401  (import outside the timing)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_subprocess)
+    parsed, errors, seconds = parse_dag(dbt_manifest, monkeypatch)
+    assert errors == {}
+    assert parsed is not None and parsed.dag_id == DAG_ID
+    parsed.check_cycle()
+    print(f"DagBag parse of {DAG_FILE.name}: {seconds:.2f} s")
+    # Far below the dag-processor's 30 s import timeout, even on a loaded CI machine.
+    assert seconds < 15
+
+
+def test_runs_every_four_hours_one_run_at_a_time_with_retries(dag) -> None:
+    assert dag.timetable.expression == "0 */4 * * *"
+    assert dag.start_date == datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.is_paused_upon_creation is False
+    for task in dag.tasks:
+        assert task.retries == 2, task.task_id
+        assert task.retry_delay == timedelta(minutes=15), task.task_id
+
+
+def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(dag) -> None:
+    assert dag.get_task("ingest").upstream_task_ids == set()
+    assert dag.get_task("ingest").downstream_task_ids == {"plan_build"}
+    assert dag.get_task("plan_build").downstream_task_ids == {"source_freshness"}
+    assert dag.get_task("source_freshness").downstream_task_ids == {"source_tests"}
+    groups = {group_id: dag.task_group_dict[group_id] for group_id in LAYERS}
+    assert set(dag.get_task("source_tests").downstream_task_ids) == {
+        task.task_id for task in groups["staging"].get_roots()
+    }
+    # Every task of a layer runs before every task of the next one.
+    for earlier, later in zip(LAYERS, LAYERS[1:]):
+        later_ids = {task_id for task_id in dag.task_ids if task_id.startswith(f"{later}.")}
+        for task_id in (t for t in dag.task_ids if t.startswith(f"{earlier}.")):
+            assert later_ids <= downstream_closure(dag, task_id), f"{task_id} does not precede {later}"
+    # The report reads the finished marts: it is the one task after everything.
+    assert [task.task_id for task in dag.leaves] == ["report"]
+    assert len(downstream_closure(dag, "ingest")) == len(dag.tasks) - 1
+
+
+def test_one_run_task_per_model_followed_by_its_test_task(dag, dbt_manifest: Path) -> None:
+    layers = models_by_layer(dbt_manifest)
+    nodes, _ = manifest_nodes(dbt_manifest)
+    run_tasks = {task_id for task_id in dag.task_ids if task_id.endswith(".run")}
+    assert run_tasks == {f"{layer}.{model}.run" for layer, models in layers.items() for model in models}
+    parents = {
+        node["name"]: [nodes[uid]["name"] for uid in node["depends_on"]["nodes"] if uid in nodes]
+        for node in nodes.values()
+        if node["resource_type"] == "model"
+    }
+    layer_of = {model: layer for layer, models in layers.items() for model in models}
+    for layer, models in layers.items():
+        for model in models:
+            run = dag.get_task(f"{layer}.{model}.run")
+            test = dag.get_task(f"{layer}.{model}.test")
+            assert type(run).__name__ == "DbtRunLocalOperator"
+            assert type(test).__name__ == "DbtTestLocalOperator"
+            assert (run.select, test.select) == (f"fqn:tpch_elt.{layer}.{model}", model)
+            assert test.upstream_task_ids == {run.task_id}
+            assert test.indirect_selection == "buildable"
+            # A model is built only after its parents in the layer passed their tests.
+            for parent in parents[model]:
+                if layer_of[parent] == layer:
+                    assert f"{layer}.{parent}.test" in run.upstream_task_ids
+
+
+def test_cross_model_tests_close_their_layer(dag, dbt_manifest: Path) -> None:
+    nodes, _ = manifest_nodes(dbt_manifest)
+    tests = {node["name"]: node for node in nodes.values() if node["resource_type"] == "test"}
+    selected = {}
+    for layer in LAYERS:
+        task = dag.get_task(f"{layer}.cross_model_tests")
+        leaves = {t.task_id for t in dag.task_group_dict[layer].get_leaves()}
+        assert leaves == {task.task_id}
+        layer_tasks = {t for t in dag.task_ids if t.startswith(f"{layer}.") and t != task.task_id}
+        assert layer_tasks <= {t.task_id for t in task.get_flat_relatives(upstream=True)}
+        selected[layer] = set(task.select.split())
+        for name in selected[layer]:
+            assert len([uid for uid in tests[name]["depends_on"]["nodes"] if uid.startswith("model.")]) > 1
+    # Two sibling staging views: neither model's own test task can run it.
+    assert "relationships_stg_dim_nation_region_key__region_key__ref_stg_dim_region_" in selected["staging"]
+    # Two sibling marts: after the whole mart layer.
+    assert "assert_customer_summary_reconciles_with_orders" in selected["mart"]
+    # int_order_lineitems reads stg_fct_orders: its own test task runs this one.
+    everything = set().union(*selected.values())
+    assert "relationships_int_order_lineitems_order_key__order_key__ref_stg_fct_orders_" not in everything
+
+
+def test_every_warehouse_task_takes_the_single_slot_pool_on_dev(dag) -> None:
+    assert {task.pool for task in dag.tasks} == {POOL}
+
+
+def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
+    dag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from tpch_elt.errors import PipelineError
+
+    dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
+    assert set(dag.task_ids) - {task.task_id for task in dbt_tasks} == {"ingest", "plan_build", "report"}
+    hold = {task._pre_execute_hook for task in dbt_tasks}
+    release = {task._post_execute_hook for task in dbt_tasks}
+    assert len(hold) == len(release) == 1 and None not in hold | release
+    (hold,), (release,) = hold, release
+    monkeypatch.setenv("TPCH_ELT_DATA_DIR", str(tmp_path))
+    context = {"ti": SimpleNamespace(task_id="staging.stg_dim_region.run")}
+    # Another process (a `tpch-elt build`, say) holds the lock: the task is refused at once.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from tpch_elt.lock import warehouse_lock\n"
+         f"with warehouse_lock(Path({str(tmp_path / 'warehouse.duckdb')!r}), 'build'):\n"
+         "    print('held', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(PipelineError, match="warehouse busy"):
+            hold(context)
+    finally:
+        holder.communicate("\n", timeout=30)
+    hold(context)
+    try:
+        lock = (tmp_path / "warehouse.duckdb.lock").read_text()
+        assert "airflow dbt_pipeline staging.stg_dim_region.run" in lock
+    finally:
+        release(context, None)
+    assert (tmp_path / "warehouse.duckdb.lock").read_text() == ""
+
+
+def test_snowflake_target_runs_in_parallel_without_the_pool(
+    dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed, errors, _ = parse_dag(dbt_manifest, monkeypatch, TPCH_ELT_TARGET="snowflake")
+    assert errors == {}
+    assert {task.pool for task in parsed.tasks} == {"default_pool"}
+    # Reports read the embedded DuckDB warehouse: not on Snowflake. No DuckDB writer lock either.
+    assert "report" not in parsed.task_ids
+    assert {task._pre_execute_hook for task in parsed.tasks} == {None}
+    run = parsed.get_task("mart.mart_orders.run")
+    assert run.profile_config.target_name == "snowflake"
+
+
+def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
+    plan = "xcom_pull(task_ids='plan_build')"
+    dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
+    for task in dbt_tasks:
+        assert "plan_build" in {t.task_id for t in task.get_flat_relatives(upstream=True)}, task.task_id
+        assert plan in task.env["TPCH_ELT_TESTS_FROM_BATCH"], task.task_id
+        assert task.env["TPCH_ELT_TARGET"] == "dev"
+        assert task.invocation_mode.name == "SUBPROCESS", task.task_id
+        if task.task_id == "source_freshness":
+            continue  # `tpch-elt build` excludes nothing from its freshness check
+        # The CLI's incremental exclusions (tag:daily, tag:full_history) when the plan says so.
+        assert plan in task.exclude and "['exclude']" in task.exclude, task.task_id
+        if task.task_id.endswith(".run"):
+            assert plan in task.full_refresh
+
+
+def test_the_daily_sweep_is_the_midnight_run_or_asked_for(dag) -> None:
+    from tpch_elt.build import INCREMENTAL_SKIPS
+
+    assert INCREMENTAL_SKIPS  # what incremental runs leave to the sweep
+    sweep = dag.get_task("plan_build").python_callable.__globals__["is_daily_sweep"]
+    midnight = datetime(2026, 1, 2, 0, 0, tzinfo=timezone.utc)
+    four = datetime(2026, 1, 2, 4, 0, tzinfo=timezone.utc)
+    assert sweep("scheduled", midnight, False) is True
+    assert sweep("scheduled", four, False) is False
+    assert sweep("manual", midnight, False) is False
+    assert sweep("manual", None, True) is True
+    assert dag.params["full_tests"] is False
+
+
+def test_missing_manifest_is_a_one_line_actionable_import_error(
+    dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    parsed, errors, _ = parse_dag(tmp_path / "absent" / "manifest.json", monkeypatch)
+    assert parsed is None
+    (message,) = errors.values()
+    assert "python airflow/stack.py manifest" in message
+    assert str(tmp_path / "absent" / "manifest.json") in message
+
+
+def test_manifest_is_reparsed_only_when_the_dbt_project_changes(tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(stack().REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    env = {**os.environ, "TPCH_ELT_PROJECT_DIR": str(project), "TPCH_ELT_DBT_MANIFEST": str(tmp_path / "m" / "manifest.json")}
+    manifest = stack().ensure_manifest(env)
+    first = manifest.stat().st_mtime_ns
+    assert stack().manifest_is_stale(manifest, project) is False
+    stack().ensure_manifest(env)
+    assert manifest.stat().st_mtime_ns == first
+    model = project / "models" / "mart" / "mart_orders.sql"
+    os.utime(model, ns=(first + 10**9, first + 10**9))
+    assert stack().manifest_is_stale(manifest, project) is True
+    stack().ensure_manifest(env)
+    assert manifest.stat().st_mtime_ns > first
+    assert not list(manifest.parent.glob(".parse-*")), "the scratch directory is left behind"
+
+
+def test_native_environment_keeps_telemetry_off_and_listens_on_loopback(tmp_path: Path) -> None:
+    native = stack().Native(home=tmp_path / "home", port=18999, data_dir=tmp_path / "data")
+    env = stack().native_env(native, base={"PATH": "/usr/bin"})
+    assert env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
+    assert env["DO_NOT_TRACK"] == "1"
+    assert env["SCARF_NO_ANALYTICS"] == "true"
+    assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18999/execution/"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}"
+
+
+def test_login_for_a_user_airflow_does_not_know_is_refused(tmp_path: Path) -> None:
+    env = {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "airflow:admin"}
+    with pytest.raises(stack().StackError, match="AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"):
+        stack().set_login(env, "bob:secret")
+    stack().set_login(env, "airflow:airflow")
+    written = (tmp_path / "simple_auth_manager_passwords.json.generated").read_text()
+    assert written.strip() == '{"airflow": "airflow"}'

@@ -1,0 +1,334 @@
+"""The `dbt_pipeline` DAG running for real, at SF 0.01 with arrival batches.
+
+1. `airflow dags test dbt_pipeline`: every task in one process, SQLite.
+2. Production-like: `airflow/stack.py start` (what `make airflow` runs) with
+   a fresh PostgreSQL metadata database, the scheduler and LocalExecutor and
+   the api-server; a run triggered through the REST API (v2, JWT from
+   /auth/token) must succeed with every dbt test run exactly once.
+3. A real browser (Debian's Chromium through Playwright) logs into that UI
+   as airflow/airflow and finds the DAG and its task groups; it may reach
+   nothing but the Airflow under test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pytest
+
+from airflow_support import DAG_ID, LAYERS, REPO_ROOT, STACK_FILE, free_port, manifest_nodes, models_by_layer, quiet_env, stack
+
+pytestmark = pytest.mark.airflow
+
+SCALE_FACTOR = "0.01"
+BATCHES = 3
+RUN_TIMEOUT = 1500  # seconds: 60 tasks, each a dbt process, on 2 busy cores
+SCREENSHOT = Path("/tmp/airflow_ui.png")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+DONE_LINE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+ NO-OP=\d+ TOTAL=(\d+)")
+
+
+@pytest.fixture(scope="session")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.getbasetemp() / "dbt_target" / "manifest.json"
+    return stack().ensure_manifest({**quiet_env(), "TPCH_ELT_DBT_MANIFEST": str(path)})
+
+
+@pytest.fixture(scope="session")
+def prepared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `prepare` leaves on first use: SF 0.01 loaded and built, 3 batches pending."""
+    data_dir = tmp_path_factory.mktemp("airflow") / "data"
+    stack().ensure_warehouse({**quiet_env(), "TPCH_ELT_DATA_DIR": str(data_dir)}, SCALE_FACTOR, BATCHES)
+    return data_dir
+
+
+def copy_data(prepared: Path, tmp: Path) -> Path:
+    data_dir = tmp / "data"
+    shutil.copytree(prepared, data_dir, ignore=shutil.ignore_patterns("*.lock"))
+    return data_dir
+
+
+def cli_build_tests(tmp: Path, exclude: str) -> int:
+    """How many data and unit tests `tpch-elt build` runs with these exclusions (dbt ls)."""
+    project = REPO_ROOT / "dbt_project"
+    proc = subprocess.run(
+        [stack().tool("dbt"), "ls", "--quiet", "--output", "name", "--resource-type", "test", "unit_test",
+         "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
+         "--target-path", str(tmp / "ls"), "--log-path", str(tmp / "ls"),
+         *(["--exclude", exclude] if exclude else [])],
+        env=quiet_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return len([line for line in proc.stdout.splitlines() if line.strip()])
+
+
+def dbt_tests_in_log(task_id: str, log: str) -> int:
+    """The number of dbt tests a test task's log reports (0 when dbt had nothing to do)."""
+    totals = DONE_LINE.findall(log)
+    if totals:
+        return int(totals[-1])
+    assert "Nothing to do" in log, f"{task_id}: no dbt summary in its log"
+    return 0
+
+
+def is_test_task(task_id: str) -> bool:
+    return task_id.endswith((".test", ".cross_model_tests")) or task_id == "source_tests"
+
+
+def assert_batch_one_reached_the_marts(data_dir: Path, manifest: Path) -> None:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        raw_batch, raw_orders = con.execute("select max(_batch_id), count(*) from raw.orders").fetchone()
+        assert raw_batch == 1, "the run did not ingest the next batch"
+        mart_batch, mart_orders = con.execute("select max(_batch_id), count(*) from mart.mart_orders").fetchone()
+        assert (mart_batch, mart_orders) == (1, raw_orders)
+        relations = {
+            (schema, name)
+            for schema, name in con.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+        }
+    for layer, models in models_by_layer(manifest).items():
+        for model in models:
+            assert (layer, model) in relations, f"{layer}.{model} was not built"
+    assert (data_dir / "reports" / "index.html").is_file(), "the report step did not write the reports"
+
+
+def test_airflow_dags_test_runs_the_pipeline_end_to_end(
+    tmp_path: Path, prepared_data: Path, manifest: Path
+) -> None:
+    data_dir = copy_data(prepared_data, tmp_path)
+    native = stack().Native(home=tmp_path / "home", port=free_port(), data_dir=data_dir)
+    env = {**stack().native_env(native, base=quiet_env()), "TPCH_ELT_DBT_MANIFEST": str(manifest)}
+    stack().prepare(env, scale_factor=SCALE_FACTOR, batches=BATCHES)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [stack().tool("airflow", env), "dags", "test", DAG_ID],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    output = proc.stdout + proc.stderr
+    print(f"airflow dags test {DAG_ID}: {time.perf_counter() - started:.0f} s")
+    assert proc.returncode == 0, output[-4000:]
+    assert re.search(r"DagRun Finished: dag_id=dbt_pipeline.*state=success", output), output[-4000:]
+    assert_batch_one_reached_the_marts(data_dir, manifest)
+    # An incremental run, planned as `tpch-elt build` plans it: the row-level
+    # tests read the new batch only, and the history-wide models and tests
+    # wait for the daily sweep.
+    import sqlite3
+
+    from tpch_elt.build import INCREMENTAL_SKIPS
+
+    with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
+        (rendered,) = db.execute(
+            "select rendered_fields from rendered_task_instance_fields where task_id = ?",
+            ("staging.stg_fct_orders.test",),
+        ).fetchone()
+    fields = json.loads(rendered)
+    assert fields["env"]["TPCH_ELT_TESTS_FROM_BATCH"] == "1"
+    assert fields["exclude"] == " ".join(INCREMENTAL_SKIPS)
+    # The same tests as the CLI's incremental build, each exactly once. `dags
+    # test` runs the tasks one after the other; each ends with this marker.
+    ran, previous = 0, ""
+    for segment in re.split(r"(\[DAG TEST\] end task task_id=\S+)", output)[:-1]:
+        if segment.startswith("[DAG TEST] end task task_id="):
+            task_id = segment.rsplit("=", 1)[1]
+            if is_test_task(task_id):
+                ran += dbt_tests_in_log(task_id, previous)
+        previous = segment
+    assert ran == cli_build_tests(tmp_path, " ".join(INCREMENTAL_SKIPS))
+
+
+# --- production-like: PostgreSQL, scheduler, LocalExecutor, api-server ------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    home: Path
+    data_dir: Path
+    database: str
+
+
+def _postgres(sql: str, database: str = "postgres") -> list[tuple]:
+    import psycopg2
+
+    con = psycopg2.connect(dbname=database, connect_timeout=5, **POSTGRES)
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory, prepared_data: Path, manifest: Path) -> Iterator[Server]:
+    try:
+        _postgres("select 1")
+    except Exception as exc:  # noqa: BLE001 - any connection failure has the same remedy
+        pytest.fail(
+            f"PostgreSQL is not reachable on 127.0.0.1:5432 as user postgres ({str(exc).strip()}): "
+            "start it (`.ci/run` does: pg_ctlcluster ... main start)"
+        )
+    database = f"tpch_elt_airflow_{uuid.uuid4().hex[:10]}"
+    _postgres(f"create database {database}")
+    tmp = tmp_path_factory.mktemp("airflow_server")
+    data_dir = copy_data(prepared_data, tmp)
+    home = tmp / "home"
+    port = free_port()
+    env = {
+        **quiet_env(),
+        "TPCH_ELT_DBT_MANIFEST": str(manifest),
+        # Runs come from the REST API only: no cron run competes with the one under test.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+    }
+    native = ["--home", str(home), "--port", str(port)]
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(STACK_FILE), "start", *native,
+             "--db-url", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+             "--data-dir", str(data_dir), "--scale-factor", SCALE_FACTOR, "--batches", str(BATCHES),
+             "--timeout", "300"],
+            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, f"airflow/stack.py start failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert f"http://localhost:{port}" in proc.stdout
+        yield Server(f"http://127.0.0.1:{port}", home, data_dir, database)
+    finally:
+        subprocess.run(
+            [sys.executable, str(STACK_FILE), "stop", *native],
+            env=env, cwd=REPO_ROOT, capture_output=True, timeout=120,
+        )
+        _postgres(f"drop database if exists {database} with (force)")
+
+
+def _api(server: Server, method: str, path: str, token: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"{server.url}/api/v2{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _task_log(server: Server, run_id: str, task_id: str) -> str:
+    logs = sorted((server.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}").glob("attempt=*.log"))
+    return logs[-1].read_text(errors="replace") if logs else ""
+
+
+def test_run_triggered_through_the_rest_api_succeeds_on_postgres(airflow_server: Server, manifest: Path) -> None:
+    server = airflow_server
+    token = stack().token(server.url, "airflow", "airflow")
+    dag = _api(server, "GET", f"/dags/{DAG_ID}", token)
+    assert dag["is_paused"] is False and dag["has_import_errors"] is False
+    # The daily sweep, asked for: every model and every test over all history.
+    run = _api(
+        server, "POST", f"/dags/{DAG_ID}/dagRuns", token,
+        {"logical_date": None, "conf": {"full_tests": True}, "note": "pytest"},
+    )
+    run_id = run["dag_run_id"]
+    started = time.monotonic()
+    while True:
+        state = _api(server, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}", token)["state"]
+        if state in ("success", "failed") or time.monotonic() - started > RUN_TIMEOUT:
+            break
+        time.sleep(5)
+    print(f"REST-triggered run on PostgreSQL + LocalExecutor: {state} after {time.monotonic() - started:.0f} s")
+    instances = _api(server, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200", token)["task_instances"]
+    unfinished = {ti["task_id"]: ti["state"] for ti in instances if ti["state"] != "success"}
+    details = "\n".join(
+        f"--- {task_id} ({ti_state}):\n{_task_log(server, run_id, task_id)[-1500:]}"
+        for task_id, ti_state in list(unfinished.items())[:3]
+    )
+    assert state == "success", f"run {run_id} is {state}; not successful: {unfinished}\n{details}"
+    assert not unfinished
+    # The metadata lives in the PostgreSQL database made for this test.
+    assert _postgres(f"select state from dag_run where run_id = '{run_id}'", server.database) == [("success",)]
+    assert_batch_one_reached_the_marts(server.data_dir, manifest)
+    # Every dbt test of the project ran exactly once: in a model's test task,
+    # a layer's cross-model task, or the source tests.
+    nodes, unit_tests = manifest_nodes(manifest)
+    expected = sum(1 for node in nodes.values() if node["resource_type"] == "test") + len(unit_tests)
+    ran = sum(
+        dbt_tests_in_log(ti["task_id"], _task_log(server, run_id, ti["task_id"]))
+        for ti in instances
+        if is_test_task(ti["task_id"])
+    )
+    assert ran == expected == cli_build_tests(server.home, "")
+
+
+def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_server: Server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    server = airflow_server
+    elsewhere: list[str] = []
+
+    def only_the_airflow_under_test(route) -> None:
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.route("**/*", only_the_airflow_under_test)
+            page.goto(f"{server.url}/")
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            # A wrong password is refused...
+            page.get_by_label("Username").fill("airflow")
+            page.get_by_label("Password").fill("not-the-password")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            assert "/auth/login" in page.url
+            # ...airflow / airflow gets in.
+            page.get_by_label("Password").fill("airflow")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url)
+            page.goto(f"{server.url}/dags")
+            link = page.get_by_role("link", name=DAG_ID).first
+            expect(link).to_be_visible()
+            link.click()
+            page.wait_for_url(f"**/dags/{DAG_ID}**")
+            for name in ("ingest", "source_freshness", "source_tests", "plan_build", *LAYERS, "report"):
+                expect(page.get_by_text(name, exact=True).first).to_be_visible()
+            # Open the staging group, then one model: its run task and its test task.
+            page.locator('[aria-label="Toggle group"][data-group-id="staging"]').click()
+            expect(page.get_by_text("stg_dim_customer", exact=True).first).to_be_visible()
+            expect(page.get_by_text("cross_model_tests", exact=True).first).to_be_visible()
+            page.locator('[aria-label="Toggle group"][data-group-id="staging.stg_dim_customer"]').click()
+            expect(page.get_by_text("run", exact=True).first).to_be_visible()
+            expect(page.get_by_text("test", exact=True).first).to_be_visible()
+            page.screenshot(path=str(SCREENSHOT))
+        finally:
+            browser.close()
+    assert elsewhere == [], f"the UI tried to reach beyond this machine: {elsewhere}"
