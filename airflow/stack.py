@@ -37,9 +37,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_DIR = REPO / "airflow"
@@ -87,11 +87,13 @@ def tool(name: str, env: Mapping[str, str] | None = None) -> str:
 def run(args: list[str], env: Mapping[str, str], what: str, *, quiet: bool = False) -> str:
     """Run one command to completion; a failure names the command and its last output."""
     proc = subprocess.run(
-        args, env=dict(env), cwd=REPO, capture_output=quiet, text=True, timeout=3600
+        args, env=dict(env), cwd=REPO, capture_output=quiet, text=True, timeout=3600, check=False
     )
     if proc.returncode != 0:
         tail = "\n".join(((proc.stdout or "") + (proc.stderr or "")).strip().splitlines()[-15:])
-        raise StackError(f"{what} failed (exit {proc.returncode}): {' '.join(args)}" + (f"\n{tail}" if tail else ""))
+        raise StackError(
+            f"{what} failed (exit {proc.returncode}): {' '.join(args)}" + (f"\n{tail}" if tail else "")
+        )
     return proc.stdout or ""
 
 
@@ -184,11 +186,17 @@ def ensure_manifest(env: Mapping[str, str]) -> Path:
     try:
         run(
             [
-                tool("dbt", env), "parse", "--quiet",
-                "--project-dir", str(project),
-                "--profiles-dir", str(project / "profiles"),
-                "--target-path", str(scratch),
-                "--log-path", str(scratch / "logs"),
+                tool("dbt", env),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(project),
+                "--profiles-dir",
+                str(project / "profiles"),
+                "--target-path",
+                str(scratch),
+                "--log-path",
+                str(scratch / "logs"),
             ],
             {**env, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
             "dbt parse",
@@ -215,7 +223,9 @@ def set_login(env: Mapping[str, str], login: str) -> None:
     user, sep, password = login.partition(":")
     if not sep or not user or not password:
         raise StackError(f"--login must be USER:PASSWORD, got {login!r}")
-    users = [entry.split(":")[0] for entry in env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",")]
+    users = [
+        entry.split(":")[0] for entry in env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",")
+    ]
     if user not in users:
         raise StackError(
             f"user {user!r} is not in AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS "
@@ -237,7 +247,9 @@ def ensure_warehouse(env: Mapping[str, str], scale_factor: str, batches: int) ->
         print(f"target {target}: the warehouse is not managed here")
         return
     if not env.get("TPCH_ELT_DATA_DIR"):
-        raise StackError("TPCH_ELT_DATA_DIR is not set: point it at the directory for landing files and the warehouse")
+        raise StackError(
+            "TPCH_ELT_DATA_DIR is not set: point it at the directory for landing files and the warehouse"
+        )
     from tpch_elt.settings import Settings
     from tpch_elt.warehouse import connect, table_exists
 
@@ -251,17 +263,25 @@ def ensure_warehouse(env: Mapping[str, str], scale_factor: str, batches: int) ->
                 print(f"warehouse ready: {settings.warehouse_path}")
                 return
     cli = tool("tpch-elt", env)
-    run([cli, "generate", "-s", scale_factor, "--initial-fraction", "0.9", "--batches", str(batches)], env, "tpch-elt generate")
+    run(
+        [cli, "generate", "-s", scale_factor, "--initial-fraction", "0.9", "--batches", str(batches)],
+        env,
+        "tpch-elt generate",
+    )
     run([cli, "load", "-s", scale_factor], env, "tpch-elt load")
     run([cli, "build"], env, "tpch-elt build")
 
 
-def prepare(env: Mapping[str, str], *, scale_factor: str = "1", batches: int = 10, login: str | None = None) -> None:
+def prepare(
+    env: Mapping[str, str], *, scale_factor: str = "1", batches: int = 10, login: str | None = None
+) -> None:
     """Everything Airflow needs before its first run of the DAG (idempotent)."""
     airflow = tool("airflow", env)
     run([airflow, "db", "migrate"], env, "airflow db migrate", quiet=True)
     print("metadata database migrated")
-    run([airflow, "pools", "set", WAREHOUSE_POOL, "1", POOL_DESCRIPTION], env, "airflow pools set", quiet=True)
+    run(
+        [airflow, "pools", "set", WAREHOUSE_POOL, "1", POOL_DESCRIPTION], env, "airflow pools set", quiet=True
+    )
     print(f"pool {WAREHOUSE_POOL}: 1 slot")
     if login:
         set_login(env, login)
@@ -375,7 +395,8 @@ def wait_until_ready(
         try:
             health = _get_json(f"{native.url}/api/v2/monitor/health")
             unhealthy = [
-                name for name in ("metadatabase", "scheduler", "dag_processor", "triggerer")
+                name
+                for name in ("metadatabase", "scheduler", "dag_processor", "triggerer")
                 if (health.get(name) or {}).get("status") != "healthy"
             ]
             if unhealthy:
@@ -402,7 +423,9 @@ def wait_until_ready(
 def start(native: Native, *, scale_factor: str, batches: int, login: str, timeout: float) -> None:
     already = running(native)
     if already:
-        print(f"Airflow is already running from {native.home} (pids {sorted(already.values())}): {_ui(native)}")
+        print(
+            f"Airflow is already running from {native.home} (pids {sorted(already.values())}): {_ui(native)}"
+        )
         return
     if not _port_free(native.port):
         raise StackError(
@@ -489,21 +512,32 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--home", type=Path, default=DEFAULT_HOME, help="AIRFLOW_HOME (default: .airflow/)")
         sub.add_argument("--port", type=int, default=8080, help="UI and API port on 127.0.0.1")
         sub.add_argument("--db-url", help="metadata database URL (default: SQLite in --home)")
-        sub.add_argument("--data-dir", type=Path, help="TPCH_ELT_DATA_DIR (default: $TPCH_ELT_DATA_DIR or data/)")
+        sub.add_argument(
+            "--data-dir", type=Path, help="TPCH_ELT_DATA_DIR (default: $TPCH_ELT_DATA_DIR or data/)"
+        )
 
     def warehouse_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--scale-factor", "-s", default="1", help="TPC-H scale factor when a warehouse is created")
-        sub.add_argument("--batches", type=int, default=10, help="arrival batches held back for the DAG to ingest")
+        sub.add_argument(
+            "--scale-factor", "-s", default="1", help="TPC-H scale factor when a warehouse is created"
+        )
+        sub.add_argument(
+            "--batches", type=int, default=10, help="arrival batches held back for the DAG to ingest"
+        )
 
     sub = commands.add_parser("start", help="prepare, then run Airflow in the background")
     native_options(sub)
     warehouse_options(sub)
     sub.add_argument("--login", default="airflow:airflow", help="local UI login USER:PASSWORD")
     sub.add_argument("--timeout", type=float, default=300, help="seconds to wait for Airflow to be ready")
-    for name, text in (("stop", "stop the background Airflow"), ("status", "which components run"),
-                       ("env", "print `export` lines for the airflow CLI")):
+    for name, text in (
+        ("stop", "stop the background Airflow"),
+        ("status", "which components run"),
+        ("env", "print `export` lines for the airflow CLI"),
+    ):
         native_options(commands.add_parser(name, help=text))
-    sub = commands.add_parser("prepare", help="migrate, pool, manifest, warehouse (uses the environment as is)")
+    sub = commands.add_parser(
+        "prepare", help="migrate, pool, manifest, warehouse (uses the environment as is)"
+    )
     warehouse_options(sub)
     sub.add_argument("--login", help="set a SimpleAuthManager USER:PASSWORD (local use only)")
     commands.add_parser("manifest", help="dbt parse into airflow/dbt_target when the project changed")
@@ -518,10 +552,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "manifest":
             ensure_manifest(os.environ)
         else:
-            native = Native(home=args.home.resolve(), port=args.port, db_url=args.db_url, data_dir=args.data_dir)
+            native = Native(
+                home=args.home.resolve(), port=args.port, db_url=args.db_url, data_dir=args.data_dir
+            )
             if args.command == "start":
-                start(native, scale_factor=args.scale_factor, batches=args.batches, login=args.login,
-                      timeout=args.timeout)
+                start(
+                    native,
+                    scale_factor=args.scale_factor,
+                    batches=args.batches,
+                    login=args.login,
+                    timeout=args.timeout,
+                )
             elif args.command == "stop":
                 stop(native)
             elif args.command == "status":

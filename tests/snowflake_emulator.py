@@ -177,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     load = steps.add_parser("load")
     load.add_argument("--data-dir", required=True)
     load.add_argument("--scale-factor", "-s", type=float, required=True)
-    load.add_argument(
-        "--batch", type=int, action="append", default=[], help="then append this arrival batch"
-    )
+    load.add_argument("--batch", type=int, action="append", default=[], help="then append this arrival batch")
     load.add_argument("--append-only", action="store_true", help="only append the batches")
     dbt = steps.add_parser("dbt")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
@@ -220,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     fakesnow.transforms.numeric_agg_implicit_cast = lambda expression: expression
 
     Path(args.db_path).mkdir(parents=True, exist_ok=True)
-    step = {"load": run_load, "dbt": run_dbt, "query": run_query, "reach": run_reach}[
-        args.step
-    ]
+    step = {"load": run_load, "dbt": run_dbt, "query": run_query, "reach": run_reach}[args.step]
     started = time.perf_counter()
     try:
         with fakesnow.patch(db_path=args.db_path):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 import yaml
-
 from airflow_support import REPO_ROOT, stack
 
 DEV = REPO_ROOT / "docker-compose.yml"
@@ -105,7 +105,9 @@ def test_compose_file_parses_and_references_existing_files(path: Path) -> None:
         build = service["build"]
         context = REPO_ROOT / (build if isinstance(build, str) else build["context"])
         assert context.is_dir(), name
-        dockerfile = context / (build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile")
+        dockerfile = context / (
+            build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile"
+        )
         assert dockerfile.is_file(), name
         for env_file in service.get("env_file", []):
             assert (REPO_ROOT / env_file).is_file(), f"{name}: env_file {env_file}"
@@ -123,15 +125,20 @@ def test_dockerfile_builds_on_the_official_airflow_3_image_from_existing_sources
     assert base == "apache/airflow:${AIRFLOW_VERSION}-python3.11"
     # The image's Airflow is the release line pyproject's `airflow` extra installs natively.
     assert args["AIRFLOW_VERSION"].split(".")[:2] == airflow.__version__.split(".")[:2] == ["3", "3"]
-    ignored = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     copies = [shlex.split(rest) for kind, rest in instructions if kind == "COPY"]
     assert copies
     for words in copies:
         sources = [word for word in words[:-1] if not word.startswith("--")]
         for source in sources:
             assert (REPO_ROOT / source).exists(), f"COPY {source}: not in the repository"
-            assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), f"{source} is dockerignored"
+            assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), (
+                f"{source} is dockerignored"
+            )
     # The steps the image runs at build time are the native ones.
     runs = [rest for kind, rest in instructions if kind == "RUN"]
     assert any("[airflow]" in run and "apache-airflow==${AIRFLOW_VERSION}" in run for run in runs)
@@ -167,7 +174,9 @@ def test_containers_run_the_commands_the_native_path_runs(path: Path) -> None:
     # Every Airflow service waits for the init service to have prepared everything.
     for name, service in services.items():
         if service["command"][0] == "airflow":
-            assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
+            assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", (
+                name
+            )
     assert all(service.get("env_file") == ["airflow/airflow.env"] for service in services.values())
 
 
@@ -176,7 +185,9 @@ def test_local_compose_uses_postgres_and_the_local_executor_on_loopback_only() -
     assert spec["services"]["postgres"]["image"].startswith("postgres:")
     for name, service in airflow_services(spec).items():
         assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
-        assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+        assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
+            "postgresql+psycopg2://"
+        )
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
     init = spec["services"]["airflow-init"]["command"]
@@ -203,7 +214,7 @@ def test_production_compose_holds_no_secret_itself() -> None:
                 assert "${" in value, f"{name}: {key} is written in the file"
         for word in service.get("command", []):
             assert "password" not in word.lower() or "${" in word
-    airflow = airflow_services(interpolate(spec, {name: "x" for name in PROD_SECRETS}))
+    airflow = airflow_services(interpolate(spec, dict.fromkeys(PROD_SECRETS, "x")))
     for name, service in airflow.items():
         environment = service["environment"]
         assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name

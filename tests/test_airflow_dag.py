@@ -11,12 +11,12 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from airflow_support import DAG_FILE, DAG_ID, LAYERS, manifest_nodes, models_by_layer, stack
 
 POOL = "duckdb_warehouse"
@@ -85,7 +85,7 @@ def test_dag_file_imports_without_errors_and_without_running_dbt(
 
 def test_runs_every_four_hours_one_run_at_a_time_with_retries(dag) -> None:
     assert dag.timetable.expression == "0 */4 * * *"
-    assert dag.start_date == datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert dag.start_date == datetime(2025, 1, 1, tzinfo=UTC)
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.is_paused_upon_creation is False
@@ -104,7 +104,7 @@ def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(da
         task.task_id for task in groups["staging"].get_roots()
     }
     # Every task of a layer runs before every task of the next one.
-    for earlier, later in zip(LAYERS, LAYERS[1:]):
+    for earlier, later in pairwise(LAYERS):
         later_ids = {task_id for task_id in dag.task_ids if task_id.startswith(f"{later}.")}
         for task_id in (t for t in dag.task_ids if t.startswith(f"{earlier}.")):
             assert later_ids <= downstream_closure(dag, task_id), f"{task_id} does not precede {later}"
@@ -182,11 +182,16 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
     context = {"ti": SimpleNamespace(task_id="staging.stg_dim_region.run")}
     # Another process (a `tpch-elt build`, say) holds the lock: the task is refused at once.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from pathlib import Path; from tpch_elt.lock import warehouse_lock\n"
-         f"with warehouse_lock(Path({str(tmp_path / 'warehouse.duckdb')!r}), 'build'):\n"
-         "    print('held', flush=True); sys.stdin.readline()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from tpch_elt.lock import warehouse_lock\n"
+            f"with warehouse_lock(Path({str(tmp_path / 'warehouse.duckdb')!r}), 'build'):\n"
+            "    print('held', flush=True); sys.stdin.readline()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -237,8 +242,8 @@ def test_the_daily_sweep_is_the_midnight_run_or_asked_for(dag) -> None:
 
     assert INCREMENTAL_SKIPS  # what incremental runs leave to the sweep
     sweep = dag.get_task("plan_build").python_callable.__globals__["is_daily_sweep"]
-    midnight = datetime(2026, 1, 2, 0, 0, tzinfo=timezone.utc)
-    four = datetime(2026, 1, 2, 4, 0, tzinfo=timezone.utc)
+    midnight = datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
+    four = datetime(2026, 1, 2, 4, 0, tzinfo=UTC)
     assert sweep("scheduled", midnight, False) is True
     assert sweep("scheduled", four, False) is False
     assert sweep("manual", midnight, False) is False
@@ -261,7 +266,11 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changes(tmp_path: Path) 
 
     project = tmp_path / "dbt_project"
     shutil.copytree(stack().REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
-    env = {**os.environ, "TPCH_ELT_PROJECT_DIR": str(project), "TPCH_ELT_DBT_MANIFEST": str(tmp_path / "m" / "manifest.json")}
+    env = {
+        **os.environ,
+        "TPCH_ELT_PROJECT_DIR": str(project),
+        "TPCH_ELT_DBT_MANIFEST": str(tmp_path / "m" / "manifest.json"),
+    }
     manifest = stack().ensure_manifest(env)
     first = manifest.stat().st_mtime_ns
     assert stack().manifest_is_stale(manifest, project) is False

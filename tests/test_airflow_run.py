@@ -20,14 +20,23 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pytest
-
-from airflow_support import DAG_ID, LAYERS, REPO_ROOT, STACK_FILE, free_port, manifest_nodes, models_by_layer, quiet_env, stack
+from airflow_support import (
+    DAG_ID,
+    LAYERS,
+    REPO_ROOT,
+    STACK_FILE,
+    free_port,
+    manifest_nodes,
+    models_by_layer,
+    quiet_env,
+    stack,
+)
 
 pytestmark = pytest.mark.airflow
 
@@ -72,11 +81,30 @@ def cli_build_tests(tmp: Path, exclude: str) -> int:
     """How many data and unit tests `tpch-elt build` runs with these exclusions (dbt ls)."""
     project = REPO_ROOT / "dbt_project"
     proc = subprocess.run(
-        [stack().tool("dbt"), "ls", "--quiet", "--output", "name", "--resource-type", "test", "unit_test",
-         "--project-dir", str(project), "--profiles-dir", str(project / "profiles"),
-         "--target-path", str(tmp / "ls"), "--log-path", str(tmp / "ls"),
-         *(["--exclude", exclude] if exclude else [])],
-        env=quiet_env(), capture_output=True, text=True, timeout=300,
+        [
+            stack().tool("dbt"),
+            "ls",
+            "--quiet",
+            "--output",
+            "name",
+            "--resource-type",
+            "test",
+            "unit_test",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project / "profiles"),
+            "--target-path",
+            str(tmp / "ls"),
+            "--log-path",
+            str(tmp / "ls"),
+            *(["--exclude", exclude] if exclude else []),
+        ],
+        env=quiet_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return len([line for line in proc.stdout.splitlines() if line.strip()])
@@ -99,7 +127,9 @@ def assert_batch_one_reached_the_marts(data_dir: Path, manifest: Path) -> None:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         raw_batch, raw_orders = con.execute("select max(_batch_id), count(*) from raw.orders").fetchone()
         assert raw_batch == 1, "the run did not ingest the next batch"
-        mart_batch, mart_orders = con.execute("select max(_batch_id), count(*) from mart.mart_orders").fetchone()
+        mart_batch, mart_orders = con.execute(
+            "select max(_batch_id), count(*) from mart.mart_orders"
+        ).fetchone()
         assert (mart_batch, mart_orders) == (1, raw_orders)
         relations = {
             (schema, name)
@@ -128,6 +158,7 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
+        check=False,
     )
     output = proc.stdout + proc.stderr
     print(f"airflow dags test {DAG_ID}: {time.perf_counter() - started:.0f} s")
@@ -186,10 +217,12 @@ def _postgres(sql: str, database: str = "postgres") -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def airflow_server(tmp_path_factory: pytest.TempPathFactory, prepared_data: Path, manifest: Path) -> Iterator[Server]:
+def airflow_server(
+    tmp_path_factory: pytest.TempPathFactory, prepared_data: Path, manifest: Path
+) -> Iterator[Server]:
     try:
         _postgres("select 1")
-    except Exception as exc:  # noqa: BLE001 - any connection failure has the same remedy
+    except Exception as exc:
         pytest.fail(
             f"PostgreSQL is not reachable on 127.0.0.1:5432 as user postgres ({str(exc).strip()}): "
             "start it (`.ci/run` does: pg_ctlcluster ... main start)"
@@ -209,19 +242,42 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory, prepared_data: Path
     native = ["--home", str(home), "--port", str(port)]
     try:
         proc = subprocess.run(
-            [sys.executable, str(STACK_FILE), "start", *native,
-             "--db-url", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
-             "--data-dir", str(data_dir), "--scale-factor", SCALE_FACTOR, "--batches", str(BATCHES),
-             "--timeout", "300"],
-            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                str(STACK_FILE),
+                "start",
+                *native,
+                "--db-url",
+                f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+                "--data-dir",
+                str(data_dir),
+                "--scale-factor",
+                SCALE_FACTOR,
+                "--batches",
+                str(BATCHES),
+                "--timeout",
+                "300",
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
-        assert proc.returncode == 0, f"airflow/stack.py start failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (
+            f"airflow/stack.py start failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
         assert f"http://localhost:{port}" in proc.stdout
         yield Server(f"http://127.0.0.1:{port}", home, data_dir, database)
     finally:
         subprocess.run(
             [sys.executable, str(STACK_FILE), "stop", *native],
-            env=env, cwd=REPO_ROOT, capture_output=True, timeout=120,
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         _postgres(f"drop database if exists {database} with (force)")
 
@@ -238,18 +294,27 @@ def _api(server: Server, method: str, path: str, token: str, body: dict | None =
 
 
 def _task_log(server: Server, run_id: str, task_id: str) -> str:
-    logs = sorted((server.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}").glob("attempt=*.log"))
+    logs = sorted(
+        (server.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}").glob(
+            "attempt=*.log"
+        )
+    )
     return logs[-1].read_text(errors="replace") if logs else ""
 
 
-def test_run_triggered_through_the_rest_api_succeeds_on_postgres(airflow_server: Server, manifest: Path) -> None:
+def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
+    airflow_server: Server, manifest: Path
+) -> None:
     server = airflow_server
     token = stack().token(server.url, "airflow", "airflow")
     dag = _api(server, "GET", f"/dags/{DAG_ID}", token)
     assert dag["is_paused"] is False and dag["has_import_errors"] is False
     # The daily sweep, asked for: every model and every test over all history.
     run = _api(
-        server, "POST", f"/dags/{DAG_ID}/dagRuns", token,
+        server,
+        "POST",
+        f"/dags/{DAG_ID}/dagRuns",
+        token,
         {"logical_date": None, "conf": {"full_tests": True}, "note": "pytest"},
     )
     run_id = run["dag_run_id"]
@@ -259,8 +324,12 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(airflow_server:
         if state in ("success", "failed") or time.monotonic() - started > RUN_TIMEOUT:
             break
         time.sleep(5)
-    print(f"REST-triggered run on PostgreSQL + LocalExecutor: {state} after {time.monotonic() - started:.0f} s")
-    instances = _api(server, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200", token)["task_instances"]
+    print(
+        f"REST-triggered run on PostgreSQL + LocalExecutor: {state} after {time.monotonic() - started:.0f} s"
+    )
+    instances = _api(server, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200", token)[
+        "task_instances"
+    ]
     unfinished = {ti["task_id"]: ti["state"] for ti in instances if ti["state"] != "success"}
     details = "\n".join(
         f"--- {task_id} ({ti_state}):\n{_task_log(server, run_id, task_id)[-1500:]}"
@@ -269,7 +338,9 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(airflow_server:
     assert state == "success", f"run {run_id} is {state}; not successful: {unfinished}\n{details}"
     assert not unfinished
     # The metadata lives in the PostgreSQL database made for this test.
-    assert _postgres(f"select state from dag_run where run_id = '{run_id}'", server.database) == [("success",)]
+    assert _postgres(f"select state from dag_run where run_id = '{run_id}'", server.database) == [
+        ("success",)
+    ]
     assert_batch_one_reached_the_marts(server.data_dir, manifest)
     # Every dbt test of the project ran exactly once: in a model's test task,
     # a layer's cross-model task, or the source tests.

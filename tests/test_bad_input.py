@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import run_cli
 
 TINY_SF = "0.01"
@@ -125,4 +124,4 @@ def test_load_records_utc_load_time_and_batch_zero(loaded: Path) -> None:
     for _table, rows, loaded_at, batch_id in state:
         assert rows > 0
         assert batch_id == 0
-        assert abs((datetime.utcnow() - loaded_at).total_seconds()) < 3600
+        assert abs((datetime.now(UTC).replace(tzinfo=None) - loaded_at).total_seconds()) < 3600

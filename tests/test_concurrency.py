@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +62,18 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A built warehouse (initial load) and the snapshots an uninterrupted
     pipeline reaches: after load + build, and after ingest + build."""
     data_dir = tmp_path_factory.mktemp("template") / "data"
-    run_cli("--data-dir", str(data_dir), "generate", "-s", SF, "--initial-fraction", "0.8",
-            "--batches", "2", check=True)
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        "0.8",
+        "--batches",
+        "2",
+        check=True,
+    )
     run_cli("--data-dir", str(data_dir), "load", "-s", SF, check=True)
     run_cli("--data-dir", str(data_dir), "build", check=True)
     after_load = snapshot(data_dir / "warehouse.duckdb")
@@ -99,7 +108,7 @@ def test_second_writer_exits_at_once_naming_the_holder(built: Path, template: di
             assert f"warehouse busy (pid {first.pid}, build)" in second.stderr, second.stderr
             assert time.monotonic() - started < 30, "the second writer must not wait"
     finally:
-        out, err = first.communicate(timeout=600)
+        _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     # exactly the first writer's work: one batch ingested and built, nothing
     # from the refused ingest, load or run
@@ -128,6 +137,6 @@ def test_sigkill_mid_step_then_rerun_equals_an_uninterrupted_run(
     expected = template["after_load"] if step == "load" else template["after_ingest"]
     assert snapshot(warehouse) == expected
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(
-            "select count(*) - count(distinct o_orderkey) from raw.orders"
-        ).fetchall() == [(0,)], "no duplicate batch after a crash"
+        assert con.execute("select count(*) - count(distinct o_orderkey) from raw.orders").fetchall() == [
+            (0,)
+        ], "no duplicate batch after a crash"

@@ -6,44 +6,91 @@ import json
 from decimal import Decimal
 
 import pytest
-
 from conftest import E2E_BATCHES, Pipeline
+
 from tpch_elt.tpch import TABLES
 
 pytestmark = pytest.mark.e2e
 
 MODELS = {
     "staging": [
-        "stg_dim_region", "stg_dim_nation", "stg_dim_customer", "stg_dim_supplier",
-        "stg_dim_part", "stg_fct_orders", "stg_fct_lineitem", "stg_fct_partsupp",
+        "stg_dim_region",
+        "stg_dim_nation",
+        "stg_dim_customer",
+        "stg_dim_supplier",
+        "stg_dim_part",
+        "stg_fct_orders",
+        "stg_fct_lineitem",
+        "stg_fct_partsupp",
     ],
     "intermediate": ["int_order_lineitems", "int_customer_orders", "int_supplier_parts"],
     "mart": [
-        "mart_orders", "mart_customer_summary",
+        "mart_orders",
+        "mart_customer_summary",
         # business-insight marts (BQ01..BQ16, see tests/test_insights.py)
-        "mart_product_performance", "mart_customer_segments", "mart_sales_trends",
-        "mart_discount_impact", "mart_supplier_performance", "mart_shipping_routes",
-        "mart_shipping_modes", "mart_customer_geography", "mart_geographic_preferences",
-        "mart_churn_risk", "mart_order_anomalies", "mart_part_supply_risk",
+        "mart_product_performance",
+        "mart_customer_segments",
+        "mart_sales_trends",
+        "mart_discount_impact",
+        "mart_supplier_performance",
+        "mart_shipping_routes",
+        "mart_shipping_modes",
+        "mart_customer_geography",
+        "mart_geographic_preferences",
+        "mart_churn_risk",
+        "mart_order_anomalies",
+        "mart_part_supply_risk",
         "mart_inventory_health",
     ],
 }
 
 COLUMN_CONTRACT = {
     ("intermediate", "int_order_lineitems"): [
-        "order_key", "line_number", "customer_key", "part_key", "supplier_key", "order_date",
-        "order_priority", "quantity", "extended_price", "discount", "tax", "return_flag",
-        "line_status", "ship_date", "commit_date", "receipt_date", "ship_mode", "net_revenue",
+        "order_key",
+        "line_number",
+        "customer_key",
+        "part_key",
+        "supplier_key",
+        "order_date",
+        "order_priority",
+        "quantity",
+        "extended_price",
+        "discount",
+        "tax",
+        "return_flag",
+        "line_status",
+        "ship_date",
+        "commit_date",
+        "receipt_date",
+        "ship_mode",
+        "net_revenue",
         "gross_revenue",
     ],
     ("mart", "mart_orders"): [
-        "order_key", "customer_key", "customer_name", "market_segment", "order_date",
-        "order_status", "order_priority", "ship_priority", "total_price", "total_quantity",
-        "line_count", "net_revenue", "gross_revenue", "nation_name", "region_name",
+        "order_key",
+        "customer_key",
+        "customer_name",
+        "market_segment",
+        "order_date",
+        "order_status",
+        "order_priority",
+        "ship_priority",
+        "total_price",
+        "total_quantity",
+        "line_count",
+        "net_revenue",
+        "gross_revenue",
+        "nation_name",
+        "region_name",
     ],
     ("mart", "mart_customer_summary"): [
-        "customer_key", "customer_name", "nation_name", "region_name", "market_segment",
-        "order_count", "lifetime_value",
+        "customer_key",
+        "customer_name",
+        "nation_name",
+        "region_name",
+        "market_segment",
+        "order_count",
+        "lifetime_value",
     ],
 }
 
@@ -88,8 +135,7 @@ def test_layers_live_in_exactly_named_schemas(pipeline: Pipeline) -> None:
 def test_raw_holds_tpch_cardinalities_with_load_metadata(pipeline: Pipeline) -> None:
     for spec in TABLES:
         rows, batches, null_loaded = pipeline.rows(
-            f"select count(*), count(distinct _batch_id), count(*) - count(_loaded_at) "
-            f"from raw.{spec.name}"
+            f"select count(*), count(distinct _batch_id), count(*) - count(_loaded_at) from raw.{spec.name}"
         )[0]
         expected = spec.expected_rows(pipeline.scale_factor)
         if expected is not None:
@@ -132,9 +178,9 @@ def test_money_is_decimal_end_to_end(pipeline: Pipeline) -> None:
 
 
 def test_grains_match_raw(pipeline: Pipeline) -> None:
-    assert pipeline.rows(
-        "select count(*), count(distinct order_key) from mart.mart_orders"
-    ) == pipeline.rows("select count(*), count(*) from raw.orders")
+    assert pipeline.rows("select count(*), count(distinct order_key) from mart.mart_orders") == pipeline.rows(
+        "select count(*), count(*) from raw.orders"
+    )
     # Customers without orders are kept in the summary.
     assert pipeline.rows(
         "select count(*), count(distinct customer_key), sum(case when has_orders then 0 else 1 end) > 0 "
@@ -167,14 +213,26 @@ def test_money_reconciles_with_raw_to_the_cent(pipeline: Pipeline) -> None:
 def test_q1_pricing_summary_from_int_order_lineitems_equals_raw(pipeline: Pipeline) -> None:
     from_model = pipeline.rows(
         Q1.format(
-            flag="return_flag", status="line_status", qty="quantity", price="extended_price",
-            disc="discount", tax="tax", ship="ship_date", table="intermediate.int_order_lineitems",
+            flag="return_flag",
+            status="line_status",
+            qty="quantity",
+            price="extended_price",
+            disc="discount",
+            tax="tax",
+            ship="ship_date",
+            table="intermediate.int_order_lineitems",
         )
     )
     from_raw = pipeline.rows(
         Q1.format(
-            flag="l_returnflag", status="l_linestatus", qty="l_quantity", price="l_extendedprice",
-            disc="l_discount", tax="l_tax", ship="l_shipdate", table="raw.lineitem",
+            flag="l_returnflag",
+            status="l_linestatus",
+            qty="l_quantity",
+            price="l_extendedprice",
+            disc="l_discount",
+            tax="l_tax",
+            ship="l_shipdate",
+            table="raw.lineitem",
         )
     )
     assert len(from_model) == 4
@@ -187,23 +245,23 @@ def test_customer_summary_is_as_of_the_data_not_today(pipeline: Pipeline) -> Non
         (as_of,)
     ]
     # recency is measured from that date
-    assert pipeline.scalar(
-        "select min(recency_days) from mart.mart_customer_summary where has_orders"
-    ) == 0
+    assert pipeline.scalar("select min(recency_days) from mart.mart_customer_summary where has_orders") == 0
 
 
 def test_rfm_scores_are_quintiles_of_ordering_customers(pipeline: Pipeline) -> None:
     per_score = pipeline.rows(
-        "select r_score, count(*) from mart.mart_customer_summary where has_orders "
-        "group by 1 order by 1"
+        "select r_score, count(*) from mart.mart_customer_summary where has_orders group by 1 order by 1"
     )
     assert [score for score, _ in per_score] == [1, 2, 3, 4, 5]
     counts = [n for _, n in per_score]
     assert max(counts) - min(counts) <= 1
-    assert pipeline.scalar(
-        "select count(*) from mart.mart_customer_summary "
-        "where not has_orders and (r_score is not null or rfm_segment <> 'No orders' or is_churn_risk)"
-    ) == 0
+    assert (
+        pipeline.scalar(
+            "select count(*) from mart.mart_customer_summary "
+            "where not has_orders and (r_score is not null or rfm_segment <> 'No orders' or is_churn_risk)"
+        )
+        == 0
+    )
 
 
 def test_every_model_and_column_is_documented_and_tested(pipeline: Pipeline) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import Pipeline, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -28,9 +27,7 @@ def assert_equal_to_full_refresh(warehouse: Path, data_dir: Path, tmp_path: Path
     """Full-refresh a copy of `warehouse`; every model must match, EXCEPT ALL both ways."""
     copy = tmp_path / "full_refresh.duckdb"
     shutil.copyfile(warehouse, copy)
-    run_cli(
-        "--data-dir", str(data_dir), "--warehouse", str(copy), "build", "--full-refresh", check=True
-    )
+    run_cli("--data-dir", str(data_dir), "--warehouse", str(copy), "build", "--full-refresh", check=True)
     compared = 0
     with duckdb.connect() as con:
         con.execute(f"attach '{warehouse}' as incremental (read_only)")
@@ -68,8 +65,16 @@ def odd_arrivals(tmp_path_factory: pytest.TempPathFactory) -> dict:
     batch 3 of re-deliveries and impossible rows; everything ingested and built."""
     data_dir = tmp_path_factory.mktemp("odd") / "data"
     run_cli(
-        "--data-dir", str(data_dir), "generate", "-s", SF,
-        "--initial-fraction", "0.5", "--batches", "2", check=True,
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        "0.5",
+        "--batches",
+        "2",
+        check=True,
     )
     batches = data_dir / "landing" / f"sf={SF}" / "batches"
     plan = json.loads((batches / "plan.json").read_text())
@@ -130,9 +135,9 @@ def odd_arrivals(tmp_path_factory: pytest.TempPathFactory) -> dict:
             """,
             b3 / "lineitem.parquet",
         )
-        donor_lines = con.execute(
-            f"select count(*) from '{b1_lines}' where l_orderkey = {donor}"
-        ).fetchall()[0][0]
+        donor_lines = con.execute(f"select count(*) from '{b1_lines}' where l_orderkey = {donor}").fetchall()[
+            0
+        ][0]
         redelivered_lines = con.execute(
             f"select count(*) from '{b1_lines}' where l_orderkey = {redelivered_a}"
         ).fetchall()[0][0]
@@ -200,9 +205,7 @@ def test_redeliveries_and_impossible_rows_are_quarantined_with_reasons(odd_arriv
     assert _rows(wh, "select count(*) from raw.orders where _batch_id = 3") == [(1,)]
     assert _rows(wh, "select count(*) from raw.lineitem where _batch_id = 3") == [(donor_lines,)]
     # and raw keys stay unique
-    assert _rows(
-        wh, "select count(*) - count(distinct o_orderkey) from raw.orders"
-    ) == [(0,)]
+    assert _rows(wh, "select count(*) - count(distinct o_orderkey) from raw.orders") == [(0,)]
     assert _rows(
         wh,
         "select count(*) from (select l_orderkey, l_linenumber from raw.lineitem "
@@ -230,8 +233,18 @@ def test_reingesting_a_batch_changes_nothing(odd_arrivals: dict) -> None:
 
 def test_batches_must_arrive_in_order(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    run_cli("--data-dir", str(data_dir), "generate", "-s", SF, "--initial-fraction", "0.8",
-            "--batches", "3", check=True)
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        "0.8",
+        "--batches",
+        "3",
+        check=True,
+    )
     run_cli("--data-dir", str(data_dir), "load", "-s", SF, check=True)
     proc = run_cli("--data-dir", str(data_dir), "ingest", "--batch", "3")
     assert proc.returncode == 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import Pipeline, run_cli
+
 from tpch_elt.charts import number
 from tpch_elt.insights import INSIGHTS, insight_marts
 
@@ -215,7 +215,9 @@ def test_answers_are_computed_from_the_marts(pipeline: Pipeline, report: Report)
     assert f"{number(below_cost)} sold below cost" in answer
 
 
-def test_the_report_command_rewrites_the_same_page_from_a_warehouse(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_the_report_command_rewrites_the_same_page_from_a_warehouse(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
     proc = run_cli(
         "--data-dir", str(tmp_path / "data"), "--warehouse", str(pipeline.warehouse), "report", check=True
     )
@@ -250,8 +252,11 @@ def test_each_insight_mart_declares_its_questions_and_feeds_an_exposure(manifest
         assert model["unique_id"] in exposure["depends_on"]["nodes"], (insight.bq, insight.exposure)
         assert insight.bq in exposure["config"]["meta"]["business_questions"], insight.bq
         assert exposure["owner"]["email"] and exposure["owner"]["name"]
-    declared = {bq for e in exposures.values() for bq in e.get("config", {}).get("meta", {}).get(
-        "business_questions", [])}
+    declared = {
+        bq
+        for e in exposures.values()
+        for bq in e.get("config", {}).get("meta", {}).get("business_questions", [])
+    }
     assert declared >= set(BQ_IDS)
 
 
@@ -264,7 +269,9 @@ def test_each_insight_mart_has_grain_key_and_reconciliation_tests(manifest: dict
         assert kinds & {"unique", "unique_combination_of_columns"}, f"{mart} has no grain test"
         assert "not_null" in kinds, f"{mart} has no not_null key test"
         reconciling = [
-            t for t in on_mart if RECONCILIATION_BASES & set(t["depends_on"]["nodes"]) - {unique_id}
+            t
+            for t in on_mart
+            if RECONCILIATION_BASES & set(t["depends_on"]["nodes"]) - {unique_id}
             and (t.get("test_metadata") or {}).get("name") in (None, "sums_match")
         ]
         assert reconciling, f"{mart} has no reconciliation test against {sorted(RECONCILIATION_BASES)}"

@@ -27,7 +27,6 @@ from subprocess import CompletedProcess
 
 import duckdb
 import pytest
-
 from conftest import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -35,8 +34,13 @@ pytestmark = pytest.mark.e2e
 SF = "0.01"
 BATCHES = 10
 ORDERS_LINEAGE = {
-    "raw.orders", "raw.lineitem", "staging.stg_fct_orders", "staging.stg_fct_lineitem",
-    "intermediate.int_order_lineitems", "intermediate.int_customer_orders", "mart.mart_orders",
+    "raw.orders",
+    "raw.lineitem",
+    "staging.stg_fct_orders",
+    "staging.stg_fct_lineitem",
+    "intermediate.int_order_lineitems",
+    "intermediate.int_customer_orders",
+    "mart.mart_orders",
 }
 
 
@@ -49,7 +53,7 @@ class Webhook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 hook.messages.setdefault(hook.step, []).append(body["text"])
                 self.send_response(200)
@@ -82,13 +86,19 @@ class Timeline:
             return con.execute(sql, params or []).fetchall()
 
     def flagged(self, step: str, status: str = "fail") -> set[tuple[str, str, str]]:
-        return set(self.rows(
-            "select relation, column_name, metric from observability.anomaly_results "
-            "where invocation_id = ? and status = ?", [self.invocation[step], status]))
+        return set(
+            self.rows(
+                "select relation, column_name, metric from observability.anomaly_results "
+                "where invocation_id = ? and status = ?",
+                [self.invocation[step], status],
+            )
+        )
 
     def checks(self, step: str) -> int:
-        return self.rows("select count(*) from observability.anomaly_results where invocation_id = ?",
-                         [self.invocation[step]])[0][0]
+        return self.rows(
+            "select count(*) from observability.anomaly_results where invocation_id = ?",
+            [self.invocation[step]],
+        )[0][0]
 
 
 def _rewrite(path: Path, select: str) -> None:
@@ -122,7 +132,8 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
         t.builds[step] = cli("build", check=check)
         t.invocation[step] = t.rows(
             "select invocation_id from observability.invocations where command = 'build' "
-            "order by started_at desc limit 1")[0][0]
+            "order by started_at desc limit 1"
+        )[0][0]
 
     def observe(step: str) -> None:
         hook.step = step
@@ -147,9 +158,11 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
         build("fewer_orders")
         observe("fewer_orders")
 
-        _rewrite(batch_file(7, "orders"),
-                 "select * replace (case when o_orderkey % 2 = 0 then null else o_comment end as o_comment) "
-                 "from src")
+        _rewrite(
+            batch_file(7, "orders"),
+            "select * replace (case when o_orderkey % 2 = 0 then null else o_comment end as o_comment) "
+            "from src",
+        )
         build("null_spike")
         observe("null_spike")
 
@@ -159,9 +172,11 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
         build("schema_and_stale", ingest=False)
         observe("schema_and_stale")
 
-        _rewrite(batch_file(9, "orders"),
-                 "select * replace (case when o_orderkey = (select min(o_orderkey) from src) "
-                 "then '6-UNKNOWN' else o_orderpriority end as o_orderpriority) from src")
+        _rewrite(
+            batch_file(9, "orders"),
+            "select * replace (case when o_orderkey = (select min(o_orderkey) from src) "
+            "then '6-UNKNOWN' else o_orderpriority end as o_orderpriority) from src",
+        )
         build("failing_test", check=False)
         observe("failing_test")
 
@@ -186,7 +201,8 @@ def test_a_clean_history_records_every_invocation_and_passes(timeline: Timeline)
     # Every source and model has a schema snapshot in every build.
     snapshots = t.rows(
         "select count(distinct relation) from observability.schema_snapshots where invocation_id = ?",
-        [t.invocation["batch5"]])[0][0]
+        [t.invocation["batch5"]],
+    )[0][0]
     assert snapshots >= 8 + 26
 
 
@@ -216,7 +232,9 @@ def test_a_null_spike_flags_that_column_and_its_staging_copy_only(timeline: Time
     assert "o_comment" in " ".join(t.alerts["null_spike"])
 
 
-def test_a_column_added_and_a_stale_loaded_at_are_each_seen_by_their_detector_only(timeline: Timeline) -> None:
+def test_a_column_added_and_a_stale_loaded_at_are_each_seen_by_their_detector_only(
+    timeline: Timeline,
+) -> None:
     t = timeline
     assert t.flagged("schema_and_stale") == {
         ("raw.orders", "o_channel", "column_added"),
@@ -237,13 +255,17 @@ def test_a_failing_dbt_test_is_recorded_with_sample_rows_and_alerted(timeline: T
     assert t.builds["failing_test"].returncode == 1
     rows = t.rows(
         "select name, column_name, failures, failing_sample from observability.test_results "
-        "where invocation_id = ? and status = 'fail'", [t.invocation["failing_test"]])
+        "where invocation_id = ? and status = 'fail'",
+        [t.invocation["failing_test"]],
+    )
     assert len(rows) == 1
     name, column, failures, sample = rows[0]
     assert name.startswith("accepted_values_stg_fct_orders_order_priority") and column == "order_priority"
     assert failures == 1 and json.loads(sample)[0]["value_field"] == "6-UNKNOWN"
     assert t.flagged("failing_test") == set() and t.flagged("failing_test", "warn") == set()
-    assert t.observed["failing_test"].returncode == 0, "a failing test is the build's exit code, not observe's"
+    assert t.observed["failing_test"].returncode == 0, (
+        "a failing test is the build's exit code, not observe's"
+    )
     (message,) = t.alerts["failing_test"]
     assert "accepted_values_stg_fct_orders_order_priority" in message and "1 failing row(s)" in message
 
@@ -256,7 +278,9 @@ def test_a_clean_run_after_the_incidents_passes_and_stays_quiet(timeline: Timeli
     assert "clean_again" not in t.alerts
     # Every fault run was judged against clean runs only: the incidents left the training sets.
     incidents = t.rows("select count(*) from observability.anomaly_results where status = 'fail'")[0][0]
-    assert incidents == sum(len(t.flagged(step)) for step in ("fewer_orders", "null_spike", "schema_and_stale"))
+    assert incidents == sum(
+        len(t.flagged(step)) for step in ("fewer_orders", "null_spike", "schema_and_stale")
+    )
 
 
 def test_the_report_shows_what_failed_and_why(timeline: Timeline) -> None:
@@ -264,8 +288,14 @@ def test_the_report_shows_what_failed_and_why(timeline: Timeline) -> None:
     page = t.data_dir / "reports" / "observability.html"
     html = page.read_text()
     assert page.stat().st_size < 300_000, "the page should stay small"
-    for needle in ("6-UNKNOWN", "column o_channel added", "raw.orders rows_added",
-                   "raw.orders.o_comment null_percent", "raw.orders freshness_lag_seconds", "Lineage"):
+    for needle in (
+        "6-UNKNOWN",
+        "column o_channel added",
+        "raw.orders rows_added",
+        "raw.orders.o_comment null_percent",
+        "raw.orders freshness_lag_seconds",
+        "Lineage",
+    ):
         assert needle in html, needle
     assert not re.search(r"""(?:src|href)=["'](?:https?:)?//""", html), "no network resources"
     assert "observability.html" in t.report.stdout

@@ -8,10 +8,10 @@ import json
 import re
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pytest
@@ -23,7 +23,7 @@ from tpch_elt.history import SCHEMA, record_artifact, record_artifacts_dir
 from tpch_elt.observability_report import band_chart, lineage_svg, render
 from tpch_elt.settings import Settings
 
-T0 = datetime(2026, 1, 1, 0, 0, 0)
+T0 = datetime(2026, 1, 1, 0, 0, 0)  # noqa: DTZ001 - _loaded_at is naive UTC, as in raw
 SOURCE = "source.p.tpch.orders"
 MODEL = "model.p.stg_orders"
 TEST = "test.p.not_null_stg_orders_order_comment.abc"
@@ -34,31 +34,55 @@ DEFAULTS = {"anomaly_defaults": {"sensitivity": 3, "min_training_size": 5, "trai
 
 
 def manifest(model_meta: dict | None = None, column_meta: dict | None = None) -> dict:
-    column = {"name": "order_comment", "description": "Comment.", "meta": {},
-              "config": {"meta": column_meta or {}}}
+    column = {
+        "name": "order_comment",
+        "description": "Comment.",
+        "meta": {},
+        "config": {"meta": column_meta or {}},
+    }
     return {
         "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"},
         "sources": {
             SOURCE: {
-                "unique_id": SOURCE, "resource_type": "source", "name": "orders", "identifier": "orders",
-                "source_name": "tpch", "schema": "raw", "fqn": ["p", "staging", "tpch", "orders"],
-                "description": "Orders.", "columns": {}, "meta": {}, "source_meta": {},
+                "unique_id": SOURCE,
+                "resource_type": "source",
+                "name": "orders",
+                "identifier": "orders",
+                "source_name": "tpch",
+                "schema": "raw",
+                "fqn": ["p", "staging", "tpch", "orders"],
+                "description": "Orders.",
+                "columns": {},
+                "meta": {},
+                "source_meta": {},
                 "config": {"enabled": True, "meta": DEFAULTS},
             }
         },
         "nodes": {
             MODEL: {
-                "unique_id": MODEL, "resource_type": "model", "name": "stg_orders", "alias": "stg_orders",
-                "schema": "staging", "fqn": ["p", "staging", "stg_orders"], "description": "",
-                "config": {"enabled": True, "materialized": "incremental",
-                           "meta": {**DEFAULTS, **({"anomaly": model_meta} if model_meta else {})}},
+                "unique_id": MODEL,
+                "resource_type": "model",
+                "name": "stg_orders",
+                "alias": "stg_orders",
+                "schema": "staging",
+                "fqn": ["p", "staging", "stg_orders"],
+                "description": "",
+                "config": {
+                    "enabled": True,
+                    "materialized": "incremental",
+                    "meta": {**DEFAULTS, **({"anomaly": model_meta} if model_meta else {})},
+                },
                 "columns": {"order_comment": column},
                 "depends_on": {"nodes": [SOURCE]},
             },
             TEST: {
-                "unique_id": TEST, "resource_type": "test", "name": "not_null_stg_orders_order_comment",
-                "test_metadata": {"name": "not_null"}, "attached_node": MODEL,
-                "column_name": "order_comment", "config": {"severity": "error"},
+                "unique_id": TEST,
+                "resource_type": "test",
+                "name": "not_null_stg_orders_order_comment",
+                "test_metadata": {"name": "not_null"},
+                "attached_node": MODEL,
+                "column_name": "order_comment",
+                "config": {"severity": "error"},
                 "depends_on": {"nodes": [MODEL]},
             },
         },
@@ -67,49 +91,86 @@ def manifest(model_meta: dict | None = None, column_meta: dict | None = None) ->
     }
 
 
-def run_results(invocation_id: str, started: datetime, *, test_status: str = "pass",
-                failures: int = 0) -> dict:
+def run_results(
+    invocation_id: str, started: datetime, *, test_status: str = "pass", failures: int = 0
+) -> dict:
     def iso(value: datetime) -> str:
         return value.isoformat() + "Z"
 
-    timing = [{"name": "execute", "started_at": iso(started), "completed_at": iso(started + timedelta(seconds=2))}]
+    timing = [
+        {"name": "execute", "started_at": iso(started), "completed_at": iso(started + timedelta(seconds=2))}
+    ]
     return {
         "metadata": {
             "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
-            "dbt_version": "1.11.16", "invocation_id": invocation_id,
-            "invocation_started_at": iso(started), "generated_at": iso(started + timedelta(seconds=5)),
+            "dbt_version": "1.11.16",
+            "invocation_id": invocation_id,
+            "invocation_started_at": iso(started),
+            "generated_at": iso(started + timedelta(seconds=5)),
         },
         "elapsed_time": 5.0,
         "args": {"which": "build", "select": [], "exclude": ["tag:daily"], "target": "dev"},
         "results": [
-            {"unique_id": MODEL, "status": "success", "timing": timing, "execution_time": 2.0,
-             "adapter_response": {"_message": "OK", "rows_affected": 10}, "message": None, "failures": None,
-             "compiled_code": "select 1"},
-            {"unique_id": TEST, "status": test_status, "timing": timing, "execution_time": 0.1,
-             "adapter_response": {}, "message": None, "failures": failures,
-             "compiled_code": "select * from staging.stg_orders where order_comment is null"},
-            {"unique_id": UNIT, "status": "pass", "timing": timing, "execution_time": 0.1,
-             "adapter_response": {}, "message": None, "failures": 0, "compiled_code": None},
+            {
+                "unique_id": MODEL,
+                "status": "success",
+                "timing": timing,
+                "execution_time": 2.0,
+                "adapter_response": {"_message": "OK", "rows_affected": 10},
+                "message": None,
+                "failures": None,
+                "compiled_code": "select 1",
+            },
+            {
+                "unique_id": TEST,
+                "status": test_status,
+                "timing": timing,
+                "execution_time": 0.1,
+                "adapter_response": {},
+                "message": None,
+                "failures": failures,
+                "compiled_code": "select * from staging.stg_orders where order_comment is null",
+            },
+            {
+                "unique_id": UNIT,
+                "status": "pass",
+                "timing": timing,
+                "execution_time": 0.1,
+                "adapter_response": {},
+                "message": None,
+                "failures": 0,
+                "compiled_code": None,
+            },
         ],
     }
 
 
 def sources_json(invocation_id: str, started: datetime, age_hours: float) -> dict:
     return {
-        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/sources/v3.json",
-                     "dbt_version": "1.11.16", "invocation_id": invocation_id,
-                     "invocation_started_at": started.isoformat() + "Z",
-                     "generated_at": started.isoformat() + "Z"},
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/sources/v3.json",
+            "dbt_version": "1.11.16",
+            "invocation_id": invocation_id,
+            "invocation_started_at": started.isoformat() + "Z",
+            "generated_at": started.isoformat() + "Z",
+        },
         "elapsed_time": 0.1,
-        "results": [{
-            "unique_id": SOURCE, "status": "warn" if age_hours > 12 else "pass",
-            "max_loaded_at": (started - timedelta(hours=age_hours)).isoformat() + "+00:00",
-            "snapshotted_at": started.isoformat() + "+00:00",
-            "max_loaded_at_time_ago_in_s": age_hours * 3600,
-            "criteria": {"warn_after": {"count": 12, "period": "hour"},
-                         "error_after": {"count": 48, "period": "hour"}},
-            "adapter_response": {}, "timing": [], "execution_time": 0.01,
-        }],
+        "results": [
+            {
+                "unique_id": SOURCE,
+                "status": "warn" if age_hours > 12 else "pass",
+                "max_loaded_at": (started - timedelta(hours=age_hours)).isoformat() + "+00:00",
+                "snapshotted_at": started.isoformat() + "+00:00",
+                "max_loaded_at_time_ago_in_s": age_hours * 3600,
+                "criteria": {
+                    "warn_after": {"count": 12, "period": "hour"},
+                    "error_after": {"count": 48, "period": "hour"},
+                },
+                "adapter_response": {},
+                "timing": [],
+                "execution_time": 0.01,
+            }
+        ],
     }
 
 
@@ -122,16 +183,27 @@ class Warehouse:
         self.builds = 0
         con.execute("create schema raw")
         con.execute("create schema staging")
-        con.execute("create table raw.orders (o_orderkey bigint, o_comment varchar, "
-                    "o_totalprice decimal(15,2), _batch_id integer, _loaded_at timestamp)")
-        con.execute("create table staging.stg_orders (order_key bigint, order_comment varchar, "
-                    "total_price decimal(15,2), _batch_id integer, _loaded_at timestamp)")
+        con.execute(
+            "create table raw.orders (o_orderkey bigint, o_comment varchar, "
+            "o_totalprice decimal(15,2), _batch_id integer, _loaded_at timestamp)"
+        )
+        con.execute(
+            "create table staging.stg_orders (order_key bigint, order_comment varchar, "
+            "total_price decimal(15,2), _batch_id integer, _loaded_at timestamp)"
+        )
 
     def started(self) -> datetime:
         return T0 + timedelta(hours=4 * self.builds)
 
-    def build(self, rows: int = 100, *, null_comments: int = 0, meta: dict | None = None,
-              stale_hours: float = 0, test_status: str = "pass") -> str:
+    def build(
+        self,
+        rows: int = 100,
+        *,
+        null_comments: int = 0,
+        meta: dict | None = None,
+        stale_hours: float = 0,
+        test_status: str = "pass",
+    ) -> str:
         """Ingest one batch of `rows` orders, 'build' it, record the build."""
         self.batch += 1
         started = self.started()
@@ -143,23 +215,32 @@ class Warehouse:
             "i % 1000 + 0.5 as o_totalprice, ? as _batch_id, ? as _loaded_at from range(? + 1, ? + 1 + ?) as t(i)",
             [first, null_comments, self.batch, loaded_at, first, first, rows],
         )
-        self.con.execute("insert into staging.stg_orders select o_orderkey, o_comment, o_totalprice, _batch_id, "
-                         "_loaded_at from raw.orders where _batch_id = ?",
-                         [self.batch])
+        self.con.execute(
+            "insert into staging.stg_orders select o_orderkey, o_comment, o_totalprice, _batch_id, "
+            "_loaded_at from raw.orders where _batch_id = ?",
+            [self.batch],
+        )
         failures = self.con.execute(
-            "select count(*) from staging.stg_orders where order_comment is null").fetchall()[0][0]
+            "select count(*) from staging.stg_orders where order_comment is null"
+        ).fetchall()[0][0]
         invocation = f"inv-{self.builds:03d}"
         self.builds += 1
-        record_artifact(self.con, run_results(invocation, started, test_status=test_status,
-                                              failures=failures), manifest(meta), target="dev")
+        record_artifact(
+            self.con,
+            run_results(invocation, started, test_status=test_status, failures=failures),
+            manifest(meta),
+            target="dev",
+        )
         return invocation
 
     def count(self, table: str) -> int:
         return self.con.execute(f"select count(*) from {SCHEMA}.{table}").fetchall()[0][0]
 
     def results(self, invocation: str, status: str | None = None) -> list[tuple]:
-        sql = (f"select relation, column_name, monitor, metric, status, training_size from {SCHEMA}.anomaly_results "
-               "where invocation_id = ?")
+        sql = (
+            f"select relation, column_name, monitor, metric, status, training_size from {SCHEMA}.anomaly_results "
+            "where invocation_id = ?"
+        )
         params = [invocation]
         if status:
             sql += " and status = ?"
@@ -226,11 +307,14 @@ def test_judge_uses_only_the_last_training_runs() -> None:
 
 
 def test_config_merges_builtin_project_defaults_and_overrides_key_by_key() -> None:
-    config = table_config("model.p.m", {
-        "defaults": {"sensitivity": 4, "freshness": {"min_change": 7200}},
-        "own": {"direction": "drop", "freshness": {"severity": "warn"}},
-        "columns": {"price": {"metrics": ["avg", "max"], "sensitivity": 5}},
-    })
+    config = table_config(
+        "model.p.m",
+        {
+            "defaults": {"sensitivity": 4, "freshness": {"min_change": 7200}},
+            "own": {"direction": "drop", "freshness": {"severity": "warn"}},
+            "columns": {"price": {"metrics": ["avg", "max"], "sensitivity": 5}},
+        },
+    )
     assert config.base.sensitivity == 4 and config.base.direction == "drop"
     assert config.freshness.min_change == 7200  # project default kept
     assert config.freshness.severity == "warn"  # model override applied
@@ -243,7 +327,10 @@ def test_config_merges_builtin_project_defaults_and_overrides_key_by_key() -> No
 
 def test_null_rates_must_move_a_point_unless_configured_otherwise() -> None:
     config = table_config("m", {"columns": {"strict": {"min_change": 0}}})
-    loose, strict = config.thresholds_for("any", "null_percent"), config.thresholds_for("strict", "null_percent")
+    loose, strict = (
+        config.thresholds_for("any", "null_percent"),
+        config.thresholds_for("strict", "null_percent"),
+    )
     assert loose.min_change == 1 and strict.min_change == 0
     # One null in a batch of 10,000 after a history of none: chance, not an incident...
     assert judge(0.01, [0.0] * 6, loose).status == "pass"
@@ -260,13 +347,16 @@ def test_config_can_switch_monitors_off() -> None:
     assert not table_config("m", {"own": False}).enabled
 
 
-@pytest.mark.parametrize("raw, needle", [
-    ({"own": {"sensitivty": 3}}, "unknown key 'sensitivty'"),
-    ({"own": {"direction": "up"}}, "direction must be one of"),
-    ({"own": {"column_metrics": ["median"]}}, "unknown column metric 'median'"),
-    ({"own": {"min_training_size": 20}}, "exceeds training_runs"),
-    ({"columns": {"c": {"metrics": ["p99"]}}}, "model.p.bad column c"),
-])
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        ({"own": {"sensitivty": 3}}, "unknown key 'sensitivty'"),
+        ({"own": {"direction": "up"}}, "direction must be one of"),
+        ({"own": {"column_metrics": ["median"]}}, "unknown column metric 'median'"),
+        ({"own": {"min_training_size": 20}}, "exceeds training_runs"),
+        ({"columns": {"c": {"metrics": ["p99"]}}}, "model.p.bad column c"),
+    ],
+)
 def test_config_errors_are_one_line_and_name_the_model(raw: dict, needle: str) -> None:
     with pytest.raises(PipelineError) as caught:
         table_config("model.p.bad", raw)
@@ -280,11 +370,19 @@ def test_config_errors_are_one_line_and_name_the_model(raw: dict, needle: str) -
 def test_recording_the_same_invocation_twice_changes_nothing(warehouse: Warehouse) -> None:
     w = warehouse
     invocation = w.build(null_comments=3, test_status="fail")
-    tables = ("invocations", "model_runs", "test_results", "table_metrics", "column_metrics",
-              "schema_snapshots", "manifest_nodes")
+    tables = (
+        "invocations",
+        "model_runs",
+        "test_results",
+        "table_metrics",
+        "column_metrics",
+        "schema_snapshots",
+        "manifest_nodes",
+    )
     before = {t: w.count(t) for t in tables}
-    again = record_artifact(w.con, run_results(invocation, T0, test_status="fail", failures=3),
-                            manifest(), target="dev")
+    again = record_artifact(
+        w.con, run_results(invocation, T0, test_status="fail", failures=3), manifest(), target="dev"
+    )
     assert not again.recorded
     assert {t: w.count(t) for t in tables} == before
     assert before["invocations"] == 1 and before["table_metrics"] == 2
@@ -307,7 +405,8 @@ def test_recording_from_an_artifacts_directory_is_idempotent_too(tmp_path: Path)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         assert con.execute(f"select count(*) from {SCHEMA}.invocations").fetchall()[0][0] == 2
         assert con.execute(f"select status, age_seconds from {SCHEMA}.source_freshness").fetchall() == [
-            ("pass", 3600.0)]
+            ("pass", 3600.0)
+        ]
 
 
 def test_a_failing_test_keeps_its_sql_and_a_capped_json_sample_of_failing_rows(warehouse: Warehouse) -> None:
@@ -315,13 +414,16 @@ def test_a_failing_test_keeps_its_sql_and_a_capped_json_sample_of_failing_rows(w
     invocation = w.build(rows=100, null_comments=30, test_status="fail")
     status, failures, sql, sample = w.con.execute(
         f"select status, failures, compiled_sql, failing_sample from {SCHEMA}.test_results "
-        "where invocation_id = ? and unique_id = ?", [invocation, TEST]).fetchall()[0]
+        "where invocation_id = ? and unique_id = ?",
+        [invocation, TEST],
+    ).fetchall()[0]
     rows = json.loads(sample)
     assert (status, failures) == ("fail", 30)
     assert "order_comment is null" in sql
     assert len(rows) == 20 and all(row["order_comment"] is None for row in rows)
     passing = w.con.execute(
-        f"select failing_sample from {SCHEMA}.test_results where unique_id = ?", [UNIT]).fetchall()
+        f"select failing_sample from {SCHEMA}.test_results where unique_id = ?", [UNIT]
+    ).fetchall()
     assert passing == [(None,)]
 
 
@@ -331,17 +433,23 @@ def test_metrics_cover_the_new_batch_only_while_row_counts_are_whole_table(wareh
     second = w.build(rows=40, null_comments=10)
     table = w.con.execute(
         f"select row_count, rows_added, new_batches, scope, scope_rows, freshness_lag_seconds "
-        f"from {SCHEMA}.table_metrics where invocation_id = ? and relation = 'raw.orders'", [second]).fetchall()
+        f"from {SCHEMA}.table_metrics where invocation_id = ? and relation = 'raw.orders'",
+        [second],
+    ).fetchall()
     assert table == [(140, 40, 1, "batch", 40, 120.0)]
     column = w.con.execute(
         f"select scope, scope_rows, null_count, null_percent, min_length, max_length, distinct_count "
         f"from {SCHEMA}.column_metrics where invocation_id = ? and relation = 'raw.orders' "
-        "and column_name = 'o_comment'", [second]).fetchall()
+        "and column_name = 'o_comment'",
+        [second],
+    ).fetchall()
     assert column[0][:6] == ("batch", 40, 10, 25.0, 11, 11)
     assert column[0][6] == pytest.approx(30, rel=0.05)
     price = w.con.execute(
         f"select min_value, max_value, avg_value from {SCHEMA}.column_metrics where invocation_id = ? "
-        "and relation = 'staging.stg_orders' and column_name = 'total_price'", [second]).fetchall()
+        "and relation = 'staging.stg_orders' and column_name = 'total_price'",
+        [second],
+    ).fetchall()
     assert price == [(101.5, 140.5, 121.0)]
 
 
@@ -356,7 +464,8 @@ def test_unchanged_tables_get_counts_but_no_column_metrics(warehouse: Warehouse)
     record_artifact(w.con, run_results(invocation, T0 + timedelta(hours=1)), manifest())
     assert w.con.execute(
         f"select scope, rows_added, new_batches from {SCHEMA}.table_metrics where invocation_id = ?",
-        [invocation]).fetchall() == [("none", 0, 0), ("none", 0, 0)]
+        [invocation],
+    ).fetchall() == [("none", 0, 0), ("none", 0, 0)]
     assert w.con.execute(
         f"select count(*) from {SCHEMA}.column_metrics where invocation_id = ?", [invocation]
     ).fetchall() == [(0,)]
@@ -381,7 +490,10 @@ def test_volume_drop_is_flagged_and_the_run_is_not_its_own_training(warehouse: W
     drop = w.build(rows=40)
     detect_pending(w.con)
     failing = w.results(drop, "fail")
-    assert [(r[0], r[3]) for r in failing] == [("raw.orders", "rows_added"), ("staging.stg_orders", "rows_added")]
+    assert [(r[0], r[3]) for r in failing] == [
+        ("raw.orders", "rows_added"),
+        ("staging.stg_orders", "rows_added"),
+    ]
     assert all(r[5] == 5 for r in failing), "training = the 5 earlier batch builds, not this one"
 
 
@@ -401,7 +513,9 @@ def test_null_spike_is_flagged_on_that_column_only(warehouse: Warehouse) -> None
     spike = w.build(null_comments=50)
     detect_pending(w.con)
     assert [(r[0], r[1], r[3]) for r in w.results(spike, "fail")] == [
-        ("raw.orders", "o_comment", "null_percent"), ("staging.stg_orders", "order_comment", "null_percent")]
+        ("raw.orders", "o_comment", "null_percent"),
+        ("staging.stg_orders", "order_comment", "null_percent"),
+    ]
 
 
 def test_stale_loaded_at_is_a_freshness_anomaly(warehouse: Warehouse) -> None:
@@ -410,7 +524,9 @@ def test_stale_loaded_at_is_a_freshness_anomaly(warehouse: Warehouse) -> None:
     stale = w.build(stale_hours=30)
     detect_pending(w.con)
     assert [(r[0], r[3]) for r in w.results(stale, "fail")] == [
-        ("raw.orders", "freshness_lag_seconds"), ("staging.stg_orders", "freshness_lag_seconds")]
+        ("raw.orders", "freshness_lag_seconds"),
+        ("staging.stg_orders", "freshness_lag_seconds"),
+    ]
 
 
 def test_schema_change_is_flagged_against_the_previous_snapshot(warehouse: Warehouse) -> None:
@@ -422,7 +538,9 @@ def test_schema_change_is_flagged_against_the_previous_snapshot(warehouse: Wareh
     steady = w.build()
     detect_pending(w.con)
     assert [(r[0], r[1], r[3]) for r in w.results(changed, "fail")] == [
-        ("raw.orders", "o_channel", "column_added"), ("staging.stg_orders", "total_price", "type_changed")]
+        ("raw.orders", "o_channel", "column_added"),
+        ("staging.stg_orders", "total_price", "type_changed"),
+    ]
     assert w.results(steady, "fail") == []
 
 
@@ -434,7 +552,8 @@ def test_per_column_metrics_and_severity_come_from_meta(warehouse: Warehouse) ->
     low = w.build(rows=40, meta=meta)
     detect_pending(w.con)
     assert [(r[0], r[3], r[4]) for r in w.results(low) if r[4] != "pass"] == [
-        ("raw.orders", "rows_added", "fail")], "the source keeps its defaults; the model's volume is off"
+        ("raw.orders", "rows_added", "fail")
+    ], "the source keeps its defaults; the model's volume is off"
     assert not [r for r in w.results(low) if r[0] == "staging.stg_orders" and r[3] == "rows_added"]
 
 
@@ -459,7 +578,7 @@ class Webhook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 hook.messages.append(json.loads(self.rfile.read(length)))
                 self.send_response(hook.status)
@@ -497,6 +616,7 @@ INCIDENTS = [
 def test_one_grouped_message_then_suppression_then_realert(warehouse: Warehouse, webhook: Webhook) -> None:
     con = warehouse.con
     from tpch_elt.history import ensure_schema
+
     ensure_schema(con)
     printed: list[str] = []
     settings = AlertSettings(webhook.url, suppress_hours=4)
@@ -507,17 +627,29 @@ def test_one_grouped_message_then_suppression_then_realert(warehouse: Warehouse,
     assert "5 failing row(s) [in 2 runs]" in text and "raw.orders rows_added = 40" in text
     assert first.delivered and len(first.sent) == 3
 
-    again = notify(con, INCIDENTS[:2], settings, headline="tpch-elt", now=T0 + timedelta(hours=3), out=printed.append)
+    again = notify(
+        con, INCIDENTS[:2], settings, headline="tpch-elt", now=T0 + timedelta(hours=3), out=printed.append
+    )
     assert len(webhook.messages) == 1 and again.message is None and len(again.suppressed) == 2
 
-    new = Incident("anomaly:raw.lineitem rows_added", "anomaly", "fail", "inv-3", "raw.lineitem rows_added = 9")
-    mixed = notify(con, [*INCIDENTS[:2], new], settings, headline="tpch-elt",
-                   now=T0 + timedelta(hours=3, minutes=30), out=printed.append)
+    new = Incident(
+        "anomaly:raw.lineitem rows_added", "anomaly", "fail", "inv-3", "raw.lineitem rows_added = 9"
+    )
+    mixed = notify(
+        con,
+        [*INCIDENTS[:2], new],
+        settings,
+        headline="tpch-elt",
+        now=T0 + timedelta(hours=3, minutes=30),
+        out=printed.append,
+    )
     assert len(webhook.messages) == 2
     assert "raw.lineitem" in mixed.message and "raw.orders" not in mixed.message
     assert "2 more already alerted within the last 4 h: suppressed" in mixed.message
 
-    later = notify(con, INCIDENTS[:1], settings, headline="tpch-elt", now=T0 + timedelta(hours=5), out=printed.append)
+    later = notify(
+        con, INCIDENTS[:1], settings, headline="tpch-elt", now=T0 + timedelta(hours=5), out=printed.append
+    )
     assert len(webhook.messages) == 3 and later.sent
     log = con.execute(f"select status, count(*) from {SCHEMA}.alerts group by 1 order by 1").fetchall()
     assert log == [("sent", 5), ("suppressed", 4)]
@@ -526,6 +658,7 @@ def test_one_grouped_message_then_suppression_then_realert(warehouse: Warehouse,
 def test_a_failed_delivery_is_logged_and_retried_next_time(warehouse: Warehouse) -> None:
     con = warehouse.con
     from tpch_elt.history import ensure_schema
+
     ensure_schema(con)
     hook = Webhook(status=500)
     try:
@@ -533,8 +666,9 @@ def test_a_failed_delivery_is_logged_and_retried_next_time(warehouse: Warehouse)
         failed = notify(con, INCIDENTS[:1], settings, headline="h", now=T0, out=lambda _: None)
         assert failed.delivered is False and "HTTP 500" in failed.error
         hook.status = 200
-        retried = notify(con, INCIDENTS[:1], settings, headline="h", now=T0 + timedelta(minutes=5),
-                         out=lambda _: None)
+        retried = notify(
+            con, INCIDENTS[:1], settings, headline="h", now=T0 + timedelta(minutes=5), out=lambda _: None
+        )
         assert retried.delivered is True and len(hook.messages) == 2
     finally:
         hook.close()
@@ -557,8 +691,14 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def test_band_chart_draws_the_band_and_marks_flagged_points() -> None:
-    svg = band_chart(["a", "b", "c", "d"], [10.0, 11.0, 10.0, 40.0], [None, 8.0, 8.5, 8.0],
-                     [None, 12.0, 12.5, 12.0], [None, None, None, "fail"], title="t <x>")
+    svg = band_chart(
+        ["a", "b", "c", "d"],
+        [10.0, 11.0, 10.0, 40.0],
+        [None, 8.0, 8.5, 8.0],
+        [None, 12.0, 12.5, 12.0],
+        [None, None, None, "fail"],
+        title="t <x>",
+    )
     root = ET.fromstring(svg)
     assert root.find(f"{SVG}title").text == "t <x>"
     assert len(root.findall(f"{SVG}polygon")) == 1
@@ -570,12 +710,27 @@ def test_band_chart_draws_the_band_and_marks_flagged_points() -> None:
 def test_lineage_puts_each_layer_in_its_own_column_left_to_right() -> None:
     nodes = [
         {"unique_id": "source.p.s", "name": "s", "layer": "source", "depends_on": "[]", "description": ""},
-        {"unique_id": "model.p.stg", "name": "stg", "layer": "staging", "depends_on": '["source.p.s"]',
-         "description": ""},
-        {"unique_id": "model.p.m", "name": "m", "layer": "mart", "depends_on": '["model.p.stg"]',
-         "description": "x"},
-        {"unique_id": "exposure.p.e", "name": "e", "layer": "exposure", "depends_on": '["model.p.m"]',
-         "description": ""},
+        {
+            "unique_id": "model.p.stg",
+            "name": "stg",
+            "layer": "staging",
+            "depends_on": '["source.p.s"]',
+            "description": "",
+        },
+        {
+            "unique_id": "model.p.m",
+            "name": "m",
+            "layer": "mart",
+            "depends_on": '["model.p.stg"]',
+            "description": "x",
+        },
+        {
+            "unique_id": "exposure.p.e",
+            "name": "e",
+            "layer": "exposure",
+            "depends_on": '["model.p.m"]',
+            "description": "",
+        },
     ]
     root = ET.fromstring(lineage_svg(nodes, {"model.p.m": "fail"}, title="lineage"))
     boxes = {g.find(f"{SVG}text").text: g.find(f"{SVG}rect") for g in root.iter(f"{SVG}g")}
@@ -592,8 +747,15 @@ def test_the_page_shows_failures_anomalies_and_schema_changes_offline(warehouse:
     w.build(rows=40, null_comments=20, test_status="fail")
     detect_pending(w.con)
     html = render(w.con)
-    for needle in ("not_null_stg_orders_order_comment", "Sample of failing rows", "raw.orders rows_added",
-                   "column o_channel added", "Lineage", "Test and documentation coverage", "compiled SQL"):
+    for needle in (
+        "not_null_stg_orders_order_comment",
+        "Sample of failing rows",
+        "raw.orders rows_added",
+        "column o_channel added",
+        "Lineage",
+        "Test and documentation coverage",
+        "compiled SQL",
+    ):
         assert needle in html, needle
     urls = set(re.findall(r"(?:src|href)=\"([^\"#][^\"]*)\"", html))
     assert not urls, f"the page references outside resources: {urls}"
@@ -606,27 +768,35 @@ def test_the_page_explains_an_empty_history(tmp_path: Path) -> None:
         assert "no observability history" in render(con)
 
 
-def test_distinct_counts_are_skipped_above_the_row_cap(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_distinct_counts_are_skipped_above_the_row_cap(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tpch_elt.history as history_module
 
     monkeypatch.setattr(history_module, "DISTINCT_MAX_ROWS", 50)
     w = warehouse
     first = w.build(rows=100)
     second = w.build(rows=40)
-    distinct = dict(w.con.execute(
-        f"select invocation_id, distinct_count from {SCHEMA}.column_metrics "
-        "where relation = 'raw.orders' and column_name = 'o_orderkey'").fetchall())
+    distinct = dict(
+        w.con.execute(
+            f"select invocation_id, distinct_count from {SCHEMA}.column_metrics "
+            "where relation = 'raw.orders' and column_name = 'o_orderkey'"
+        ).fetchall()
+    )
     assert distinct[first] is None
     assert distinct[second] == pytest.approx(40, rel=0.05), "approx_count_distinct: HyperLogLog"
 
 
-@pytest.mark.parametrize("previous, now, expected", [
-    (None, (100, 3, T0), ("full", None)),                       # first measurement
-    ((100, 3, T0), (140, 4, T0), ("batch", 3)),                 # a new batch
-    ((100, 3, T0), (100, 3, T0), ("none", None)),               # nothing arrived
-    ((140, 4, T0), (100, 0, T0), ("full", None)),               # reloaded below the watermark
-    ((100, 0, T0), (100, 0, T0 + timedelta(hours=1)), ("full", None)),  # a dimension reloaded
-])
+@pytest.mark.parametrize(
+    "previous, now, expected",
+    [
+        (None, (100, 3, T0), ("full", None)),  # first measurement
+        ((100, 3, T0), (140, 4, T0), ("batch", 3)),  # a new batch
+        ((100, 3, T0), (100, 3, T0), ("none", None)),  # nothing arrived
+        ((140, 4, T0), (100, 0, T0), ("full", None)),  # reloaded below the watermark
+        ((100, 0, T0), (100, 0, T0 + timedelta(hours=1)), ("full", None)),  # a dimension reloaded
+    ],
+)
 def test_measurement_scope_follows_what_changed(previous, now, expected) -> None:
     from tpch_elt.history import _Previous, _scope
 
@@ -634,7 +804,9 @@ def test_measurement_scope_follows_what_changed(previous, now, expected) -> None
     assert _scope("source", True, prev, *now) == expected
 
 
-def test_recording_never_breaks_the_build_it_follows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recording_never_breaks_the_build_it_follows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from types import SimpleNamespace
 
     from tpch_elt.history import record_dbt_invocation
@@ -654,5 +826,5 @@ def test_observe_says_what_to_do_without_history(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match=r"warehouse .* does not exist: run `tpch-elt run`"):
         observe(settings)
     duckdb.connect(str(settings.warehouse_path)).close()
-    with pytest.raises(PipelineError, match="no dbt invocation recorded .*: run `tpch-elt build` first"):
+    with pytest.raises(PipelineError, match=r"no dbt invocation recorded .*: run `tpch-elt build` first"):
         observe(settings)

@@ -56,7 +56,7 @@ def test_charts_are_well_formed_svg_with_text_escaped(kind: str) -> None:
 def test_bar_chart_draws_bars_proportional_to_values_and_negatives_left_of_zero() -> None:
     root = _parse(bar_chart(["a", "b", "c"], [Series("v", [10.0, 5.0, -5.0])], title="t"))
     a, b, c = _rects(root)
-    width = {name: float(r.get("width")) for name, r in zip("abc", (a, b, c))}
+    width = {name: float(r.get("width")) for name, r in zip("abc", (a, b, c), strict=True)}
     assert width["a"] == pytest.approx(2 * width["b"], rel=0.02)
     assert width["c"] == pytest.approx(width["b"], rel=0.02)
     assert float(c.get("x")) + width["c"] == pytest.approx(float(b.get("x")), abs=0.2)
@@ -77,7 +77,7 @@ def test_line_chart_breaks_the_line_at_missing_values() -> None:
 def test_heatmap_min_spread_keeps_immaterial_differences_pale() -> None:
     def darkest(svg: str) -> int:
         fills = [r.get("fill") for r in _rects(_parse(svg))]
-        return min(sum(int(f[i:i + 2], 16) for i in (1, 3, 5)) for f in fills)
+        return min(sum(int(f[i : i + 2], 16) for i in (1, 3, 5)) for f in fills)
 
     values = [[1.001, 0.999]]
     stretched = heatmap(["r"], ["x", "y"], values, title="t", center=1.0)
@@ -116,8 +116,10 @@ def test_pages_are_pluggable_and_written_with_an_index(tmp_path: Path) -> None:
     def render(con: duckdb.DuckDBPyConnection) -> str:
         return f"<p>the answer is {con.execute('select value from answer').fetchall()[0][0]}</p>"
 
-    pages = [Page("observability", "Observability", "runs and tests", render),
-             Page("extra", "Extra", "another page", render)]
+    pages = [
+        Page("observability", "Observability", "runs and tests", render),
+        Page("extra", "Extra", "another page", render),
+    ]
     settings = Settings(data_dir=tmp_path / "data", warehouse=warehouse)
     result = write_reports(settings, pages)
     assert [p.path.name for p in result.pages] == ["observability.html", "extra.html"]

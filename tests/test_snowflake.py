@@ -42,16 +42,17 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pytest
 import yaml
-
 from conftest import E2E_BATCHES, REPO_ROOT, Pipeline, cli_env
+
 from tpch_elt.errors import PipelineError
 from tpch_elt.snowflake_load import connection_params
 from tpch_elt.tpch import TABLES, format_scale_factor
@@ -59,9 +60,7 @@ from tpch_elt.tpch import TABLES, format_scale_factor
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 EMULATOR = REPO_ROOT / "tests" / "snowflake_emulator.py"
 
-TEMP_RELATION_LIMITATION = (
-    'TEMPORARY table names can *only* use the "temp" catalog'
-)
+TEMP_RELATION_LIMITATION = 'TEMPORARY table names can *only* use the "temp" catalog'
 LAST_ALTERED_LIMITATION = "1970-01-01 00:00:00"
 
 # --------------------------------------------------------------------------
@@ -84,60 +83,122 @@ def _c(name: str, pattern: str, example: str, instead: str) -> Construct:
 
 FORBIDDEN: tuple[Construct, ...] = (
     _c("`::` cast", r"::", "select order_date::date", "cast(x as type)"),
-    _c("aggregate FILTER clause", r"\)\s*filter\s*\(\s*where\b",
-       "select count(*) filter (where is_late)", "sum(case when ... then 1 else 0 end)"),
-    _c("star EXCLUDE/REPLACE/RENAME", r"\*\s*(exclude|replace|rename)\s*\(",
-       "select * exclude (comment) from t", "list the columns"),
-    _c("COLUMNS(...) expression", r"\bcolumns\s*\(", "select max(columns('amount_.*'))",
-       "list the columns"),
-    _c("UNION BY NAME", r"\bunion\s+(all\s+)?by\s+name\b",
-       "select 1 as a union all by name select 2 as a", "union all with equal column lists"),
-    _c("list/array/struct/map functions", r"\b(list|array|struct|map)_\w+\s*\(",
-       "select list_aggregate(xs, 'sum')", "a dispatch macro"),
-    _c("list/struct literal", r"\[\s*['\d]|\{\s*'\w+'\s*:",
-       "select [1, 2, 3] as xs", "a dispatch macro"),
-    _c("strftime/strptime", r"\bstr[fp]time\s*\(", "select strftime(order_date, '%Y-%m')",
-       "dbt.date_trunc / a dispatch macro"),
-    _c("epoch/make_date/make_timestamp/to_timestamp(number)",
-       r"\b(epoch(_ms|_us|_ns)?|make_date|make_time|make_timestamp)\s*\(",
-       "select make_date(1998, 12, 1)", "cast('1998-12-01' as date) / a dispatch macro"),
-    _c("date functions outside dbt's cross-database macros",
-       r"\b(date_part|datepart|date_diff|datediff|date_add|dateadd|date_sub|date_trunc|"
-       r"last_day|age)\s*\(",
-       "select date_diff('day', ship_date, receipt_date)",
-       "dbt.datediff / dbt.dateadd / dbt.date_trunc / dbt.last_day"),
-    _c("day-of-week and week numbering (differ by engine and session)",
-       r"\b(dayofweek|dow|isodow|weekday|dayofyear|doy|week|weekofyear|yearweek)\b",
-       "select extract(dow from order_date)", "a dispatch macro"),
-    _c("unquoted INTERVAL", r"\binterval\s+\d", "select order_date + interval 1 day",
-       "dbt.dateadd"),
-    _c("GREATEST/LEAST (NULL handling differs)", r"\b(greatest|least)\s*\(",
-       "select greatest(a, b)", "case when a > b then a else b end"),
-    _c("median/quantile/percentile (functions and results differ)",
-       r"\b(median|quantile\w*|percentile_(cont|disc)|approx_quantile|mode)\s*\(",
-       "select median(net_revenue)", "a dispatch macro"),
-    _c("boolean and argmax aggregates", r"\b(bool_and|bool_or|arg_max|arg_min|argmax|argmin)\s*\(",
-       "select bool_or(is_late)", "max(case when ... then 1 else 0 end) = 1"),
-    _c("string aggregation", r"\b(string_agg|group_concat|listagg)\s*\(",
-       "select string_agg(name, ',')", "dbt.listagg"),
-    _c("DuckDB string/regex functions",
-       r"\b(regexp_matches|regexp_full_match|regexp_extract\w*|starts_with|ends_with|"
-       r"printf|format|strip_accents|string_split\w*|str_split\w*)\s*\(",
-       "select starts_with(part_type, 'PROMO')", "like 'PROMO%' / dbt.split_part"),
-    _c("TRY_CAST (Snowflake: from strings only)", r"\btry_cast\s*\(",
-       "select try_cast(x as integer)", "dbt.safe_cast"),
-    _c("integer division and power operators", r"//|\*\*",
-       "select line_count // 2", "floor(a / b) / power(a, b)"),
+    _c(
+        "aggregate FILTER clause",
+        r"\)\s*filter\s*\(\s*where\b",
+        "select count(*) filter (where is_late)",
+        "sum(case when ... then 1 else 0 end)",
+    ),
+    _c(
+        "star EXCLUDE/REPLACE/RENAME",
+        r"\*\s*(exclude|replace|rename)\s*\(",
+        "select * exclude (comment) from t",
+        "list the columns",
+    ),
+    _c("COLUMNS(...) expression", r"\bcolumns\s*\(", "select max(columns('amount_.*'))", "list the columns"),
+    _c(
+        "UNION BY NAME",
+        r"\bunion\s+(all\s+)?by\s+name\b",
+        "select 1 as a union all by name select 2 as a",
+        "union all with equal column lists",
+    ),
+    _c(
+        "list/array/struct/map functions",
+        r"\b(list|array|struct|map)_\w+\s*\(",
+        "select list_aggregate(xs, 'sum')",
+        "a dispatch macro",
+    ),
+    _c("list/struct literal", r"\[\s*['\d]|\{\s*'\w+'\s*:", "select [1, 2, 3] as xs", "a dispatch macro"),
+    _c(
+        "strftime/strptime",
+        r"\bstr[fp]time\s*\(",
+        "select strftime(order_date, '%Y-%m')",
+        "dbt.date_trunc / a dispatch macro",
+    ),
+    _c(
+        "epoch/make_date/make_timestamp/to_timestamp(number)",
+        r"\b(epoch(_ms|_us|_ns)?|make_date|make_time|make_timestamp)\s*\(",
+        "select make_date(1998, 12, 1)",
+        "cast('1998-12-01' as date) / a dispatch macro",
+    ),
+    _c(
+        "date functions outside dbt's cross-database macros",
+        r"\b(date_part|datepart|date_diff|datediff|date_add|dateadd|date_sub|date_trunc|"
+        r"last_day|age)\s*\(",
+        "select date_diff('day', ship_date, receipt_date)",
+        "dbt.datediff / dbt.dateadd / dbt.date_trunc / dbt.last_day",
+    ),
+    _c(
+        "day-of-week and week numbering (differ by engine and session)",
+        r"\b(dayofweek|dow|isodow|weekday|dayofyear|doy|week|weekofyear|yearweek)\b",
+        "select extract(dow from order_date)",
+        "a dispatch macro",
+    ),
+    _c("unquoted INTERVAL", r"\binterval\s+\d", "select order_date + interval 1 day", "dbt.dateadd"),
+    _c(
+        "GREATEST/LEAST (NULL handling differs)",
+        r"\b(greatest|least)\s*\(",
+        "select greatest(a, b)",
+        "case when a > b then a else b end",
+    ),
+    _c(
+        "median/quantile/percentile (functions and results differ)",
+        r"\b(median|quantile\w*|percentile_(cont|disc)|approx_quantile|mode)\s*\(",
+        "select median(net_revenue)",
+        "a dispatch macro",
+    ),
+    _c(
+        "boolean and argmax aggregates",
+        r"\b(bool_and|bool_or|arg_max|arg_min|argmax|argmin)\s*\(",
+        "select bool_or(is_late)",
+        "max(case when ... then 1 else 0 end) = 1",
+    ),
+    _c(
+        "string aggregation",
+        r"\b(string_agg|group_concat|listagg)\s*\(",
+        "select string_agg(name, ',')",
+        "dbt.listagg",
+    ),
+    _c(
+        "DuckDB string/regex functions",
+        r"\b(regexp_matches|regexp_full_match|regexp_extract\w*|starts_with|ends_with|"
+        r"printf|format|strip_accents|string_split\w*|str_split\w*)\s*\(",
+        "select starts_with(part_type, 'PROMO')",
+        "like 'PROMO%' / dbt.split_part",
+    ),
+    _c(
+        "TRY_CAST (Snowflake: from strings only)",
+        r"\btry_cast\s*\(",
+        "select try_cast(x as integer)",
+        "dbt.safe_cast",
+    ),
+    _c(
+        "integer division and power operators",
+        r"//|\*\*",
+        "select line_count // 2",
+        "floor(a / b) / power(a, b)",
+    ),
     _c("now()/today()", r"\b(now|today)\s*\(\s*\)", "select now()", "current_timestamp"),
-    _c("DuckDB-only types", r"\b(hugeint|uhugeint|ubigint|uinteger|usmallint|utinyint|int128|"
-       r"timestamptz|blob)\b",
-       "cast(x as hugeint)", "dbt.type_* macros"),
-    _c("file readers and DuckDB joins", r"\b(read_parquet|read_csv\w*|read_json\w*|"
-       r"generate_series|range|unnest|asof\s+join|positional\s+join|pivot|unpivot)\b",
-       "select * from read_parquet('x.parquet')", "a source() / a dispatch macro"),
-    _c("DESC without NULLS FIRST/LAST (Snowflake sorts NULLs first on DESC, "
-       "DuckDB last)", r"\bdesc\b(?!\s+nulls\s+(first|last))",
-       "row_number() over (order by revenue desc)", "desc nulls last"),
+    _c(
+        "DuckDB-only types",
+        r"\b(hugeint|uhugeint|ubigint|uinteger|usmallint|utinyint|int128|"
+        r"timestamptz|blob)\b",
+        "cast(x as hugeint)",
+        "dbt.type_* macros",
+    ),
+    _c(
+        "file readers and DuckDB joins",
+        r"\b(read_parquet|read_csv\w*|read_json\w*|"
+        r"generate_series|range|unnest|asof\s+join|positional\s+join|pivot|unpivot)\b",
+        "select * from read_parquet('x.parquet')",
+        "a source() / a dispatch macro",
+    ),
+    _c(
+        "DESC without NULLS FIRST/LAST (Snowflake sorts NULLs first on DESC, DuckDB last)",
+        r"\bdesc\b(?!\s+nulls\s+(first|last))",
+        "row_number() over (order by revenue desc)",
+        "desc nulls last",
+    ),
 )
 
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
@@ -162,6 +223,7 @@ def scannable_sql(text: str, snowflake_impls: frozenset[str] = frozenset()) -> s
 
     `snowflake_impls`: names X of the project's `snowflake__X` macros.
     """
+
     def exempt(match: re.Match[str]) -> str:
         kind, name = match.group(1), match.group(2)
         if kind == "duckdb" or name in snowflake_impls:
@@ -176,8 +238,7 @@ def scannable_sql(text: str, snowflake_impls: frozenset[str] = frozenset()) -> s
     return _STRING.sub(lambda m: "''" + _blank(m)[2:], text)
 
 
-def scan(text: str, snowflake_impls: frozenset[str] = frozenset()
-         ) -> list[tuple[int, Construct, str]]:
+def scan(text: str, snowflake_impls: frozenset[str] = frozenset()) -> list[tuple[int, Construct, str]]:
     """(line, construct, matched text) for every DuckDB-only construct."""
     found = []
     sql = scannable_sql(text, snowflake_impls)
@@ -230,7 +291,7 @@ def test_project_sql_has_no_duckdb_only_constructs_outside_dispatch_macros() -> 
             )
     for path in sorted((DBT_PROJECT / "models").rglob("*.yml")):
         for fragment in _yaml_sql(yaml.safe_load(path.read_text())):
-            for _, construct, matched in scan(fragment):
+            for _, construct, _matched in scan(fragment):
                 problems.append(
                     f"{path.relative_to(REPO_ROOT)}: {construct.name} in test SQL "
                     f"{fragment.strip()!r}; use {construct.instead}"
@@ -287,8 +348,7 @@ def test_every_dispatched_macro_has_a_snowflake_and_a_duckdb_implementation() ->
     missing = [
         f"{name}: needs snowflake__{name} and default__{name} or duckdb__{name}"
         for name in sorted(dispatched)
-        if f"snowflake__{name}" not in defined
-        or not ({f"default__{name}", f"duckdb__{name}"} & defined)
+        if f"snowflake__{name}" not in defined or not ({f"default__{name}", f"duckdb__{name}"} & defined)
     ]
     assert not missing, "\n".join(missing)
 
@@ -299,8 +359,17 @@ def test_snowflake_profile_reads_every_credential_from_the_environment() -> None
     assert target["type"] == "snowflake"
     env_var = re.compile(r"^\{\{ env_var\('(SNOWFLAKE_\w+)'(, '[^']*')?\) \}\}$")
     read = {}
-    for key in ("account", "user", "password", "private_key_path", "private_key_passphrase",
-                "role", "warehouse", "database", "schema"):
+    for key in (
+        "account",
+        "user",
+        "password",
+        "private_key_path",
+        "private_key_passphrase",
+        "role",
+        "warehouse",
+        "database",
+        "schema",
+    ):
         match = env_var.match(str(target.get(key, "")))
         assert match, f"snowflake.{key} must come from a SNOWFLAKE_* variable: {target.get(key)!r}"
         read[key] = match
@@ -317,8 +386,12 @@ def test_snowflake_profile_reads_every_credential_from_the_environment() -> None
 
 def test_loader_connects_with_password_and_telemetry_off() -> None:
     params = connection_params(
-        {"SNOWFLAKE_ACCOUNT": "acme-x1", "SNOWFLAKE_USER": "etl", "SNOWFLAKE_PASSWORD": "pw",
-         "SNOWFLAKE_WAREHOUSE": "TPCH_XS"}
+        {
+            "SNOWFLAKE_ACCOUNT": "acme-x1",
+            "SNOWFLAKE_USER": "etl",
+            "SNOWFLAKE_PASSWORD": "pw",
+            "SNOWFLAKE_WAREHOUSE": "TPCH_XS",
+        }
     )
     assert params["password"] == "pw" and "private_key_file" not in params
     assert params["warehouse"] == "TPCH_XS" and params["database"] == "TPCH_ELT"
@@ -328,9 +401,12 @@ def test_loader_connects_with_password_and_telemetry_off() -> None:
 
 def test_loader_connects_with_a_key_pair_from_the_environment() -> None:
     params = connection_params(
-        {"SNOWFLAKE_ACCOUNT": "acme-x1", "SNOWFLAKE_USER": "etl",
-         "SNOWFLAKE_PRIVATE_KEY_PATH": "/secrets/rsa_key.p8",
-         "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "s3cret"}
+        {
+            "SNOWFLAKE_ACCOUNT": "acme-x1",
+            "SNOWFLAKE_USER": "etl",
+            "SNOWFLAKE_PRIVATE_KEY_PATH": "/secrets/rsa_key.p8",
+            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE": "s3cret",
+        }
     )
     assert params["private_key_file"] == "/secrets/rsa_key.p8"
     assert params["private_key_file_pwd"] == "s3cret"
@@ -361,19 +437,17 @@ class Emulator:
     def run(self, name: str, *step: str, attach: tuple[str, ...] = (), **env: str) -> dict:
         report = self.work / f"{name}.json"
         report.unlink(missing_ok=True)
-        args = [sys.executable, str(EMULATOR), "--db-path", str(self.db_path),
-                "--report", str(report)]
+        args = [sys.executable, str(EMULATOR), "--db-path", str(self.db_path), "--report", str(report)]
         for database in attach:
             args += ["--attach", database]
         proc = subprocess.run(
             [*args, *step],
             cwd=REPO_ROOT,
-            env=cli_env(
-                **{"SNOWFLAKE_DATABASE": EMULATED_DATABASE, "TPCH_ELT_THREADS": "4", **env}
-            ),
+            env=cli_env(**{"SNOWFLAKE_DATABASE": EMULATED_DATABASE, "TPCH_ELT_THREADS": "4", **env}),
             capture_output=True,
             text=True,
             timeout=600,
+            check=False,
         )
         if not report.is_file():
             raise AssertionError(
@@ -391,24 +465,36 @@ class Emulator:
     def dbt(self, name: str, command: list[str], *args: str, **kwargs: Any) -> dict:
         target = self.work / f"target-{kwargs.pop('target_dir', 'main')}"
         return self.run(
-            name, "dbt", *command,
-            "--project-dir", str(DBT_PROJECT),
-            "--profiles-dir", str(DBT_PROJECT / "profiles"),
-            "--target", "snowflake",
-            "--target-path", str(target),
-            "--log-path", str(self.work / "logs"),
+            name,
+            "dbt",
+            *command,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT / "profiles"),
+            "--target",
+            "snowflake",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(self.work / "logs"),
             *args,
             **kwargs,
         )
 
     def load(self, name: str, *args: str, **env: str) -> dict:
         return self.run(
-            name, "load", "--data-dir", str(self.data_dir), "-s", str(self.scale_factor),
-            *args, **env,
+            name,
+            "load",
+            "--data-dir",
+            str(self.data_dir),
+            "-s",
+            str(self.scale_factor),
+            *args,
+            **env,
         )
 
-    def query(self, name: str, *sql: str, attach: tuple[str, ...] = (),
-              **env: str) -> list[list[list[Any]]]:
+    def query(self, name: str, *sql: str, attach: tuple[str, ...] = (), **env: str) -> list[list[list[Any]]]:
         return self.run(name, "query", *sql, attach=attach, **env)["results"]
 
     def models(self) -> list[tuple[str, str]]:
@@ -464,8 +550,7 @@ def emulated_build(emulator: Emulator, pipeline: Pipeline) -> EmulatedBuild:
 def _manifest_nodes(emulator: Emulator, resource_type: str) -> set[str]:
     manifest = json.loads((emulator.work / "target-main" / "manifest.json").read_text())
     return {
-        unique_id for unique_id, node in manifest["nodes"].items()
-        if node["resource_type"] == resource_type
+        unique_id for unique_id, node in manifest["nodes"].items() if node["resource_type"] == resource_type
     }
 
 
@@ -478,28 +563,28 @@ def test_emulator_steps_cannot_reach_the_network(emulator: Emulator) -> None:
 
 
 @pytest.mark.snowflake
-def test_raw_is_loaded_through_the_connector(emulated_build: EmulatedBuild,
-                                             pipeline: Pipeline) -> None:
+def test_raw_is_loaded_through_the_connector(emulated_build: EmulatedBuild, pipeline: Pipeline) -> None:
     loads = emulated_build.load["loads"]
     assert [load["batch_id"] for load in loads] == list(range(E2E_BATCHES + 1))
-    loaded = {table: 0 for table in loads[0]["row_counts"]}
+    loaded = dict.fromkeys(loads[0]["row_counts"], 0)
     for load in loads:
         for table, rows in load["row_counts"].items():
             loaded[table] += rows
-    expected = {
-        spec.name: pipeline.scalar(f"select count(*) from raw.{spec.name}") for spec in TABLES
-    }
+    expected = {spec.name: pipeline.scalar(f"select count(*) from raw.{spec.name}") for spec in TABLES}
     assert loaded == expected
 
 
 @pytest.mark.snowflake
-def test_a_failed_snowflake_load_leaves_raw_as_it_was(emulator: Emulator, tmp_path: Path,
-                                                      pipeline: Pipeline) -> None:
+def test_a_failed_snowflake_load_leaves_raw_as_it_was(
+    emulator: Emulator, tmp_path: Path, pipeline: Pipeline
+) -> None:
     env = {"SNOWFLAKE_DATABASE": "TPCH_ELT_ATOMIC"}
     emulator.load("atomic-good", **env)
     before = emulator.query(
-        "atomic-before", "select count(*), max(_loaded_at) from raw.orders",
-        "select count(*), max(_loaded_at) from raw.lineitem", **env,
+        "atomic-before",
+        "select count(*), max(_loaded_at) from raw.orders",
+        "select count(*), max(_loaded_at) from raw.lineitem",
+        **env,
     )
     # Readable Parquet with every column, but a quantity no NUMBER(15,2) takes:
     # the COPY of the last table fails after the others were replaced.
@@ -509,22 +594,21 @@ def test_a_failed_snowflake_load_leaves_raw_as_it_was(emulator: Emulator, tmp_pa
     source = pipeline.data_dir / "landing" / f"sf={sf}"
     for spec in TABLES:
         if spec.name != "lineitem":
-            (landing / f"{spec.name}.parquet").write_bytes(
-                (source / f"{spec.name}.parquet").read_bytes()
-            )
+            (landing / f"{spec.name}.parquet").write_bytes((source / f"{spec.name}.parquet").read_bytes())
     with duckdb.connect() as con:
         con.execute(
             f"copy (select * replace ('a lot' as l_quantity) from read_parquet("
             f"'{source / 'lineitem.parquet'}')) to '{landing / 'lineitem.parquet'}'"
         )
-    failed = emulator.run("atomic-bad", "load", "--data-dir", str(tmp_path / "data"),
-                          "-s", sf, **env)
+    failed = emulator.run("atomic-bad", "load", "--data-dir", str(tmp_path / "data"), "-s", sf, **env)
     assert not failed["success"]
     assert "Snowflake load failed while loading" in failed["exception"]
     assert "lineitem.parquet" in failed["exception"] and "RAW is unchanged" in failed["exception"]
     after = emulator.query(
-        "atomic-after", "select count(*), max(_loaded_at) from raw.orders",
-        "select count(*), max(_loaded_at) from raw.lineitem", **env,
+        "atomic-after",
+        "select count(*), max(_loaded_at) from raw.orders",
+        "select count(*), max(_loaded_at) from raw.lineitem",
+        **env,
     )
     assert after == before
 
@@ -534,9 +618,12 @@ def test_dbt_build_runs_every_model_and_data_test_on_snowflake(
     emulated_build: EmulatedBuild, emulator: Emulator
 ) -> None:
     build = emulated_build.build
-    assert build["success"], "dbt build failed on the emulator:\n" + "\n".join(
-        f"{uid}: {message}" for uid, message in failures(build).items()
-    ) + "\n" + build["output"]
+    assert build["success"], (
+        "dbt build failed on the emulator:\n"
+        + "\n".join(f"{uid}: {message}" for uid, message in failures(build).items())
+        + "\n"
+        + build["output"]
+    )
     statuses = {node["unique_id"]: node["status"] for node in build["nodes"]}
     models = _manifest_nodes(emulator, "model")
     tests = _manifest_nodes(emulator, "test")
@@ -561,8 +648,7 @@ def test_source_freshness_reads_loaded_at(emulated_build: EmulatedBuild) -> None
 
 
 @pytest.mark.snowflake
-def test_snowflake_configs_are_applied(emulated_build: EmulatedBuild,
-                                       emulator: Emulator) -> None:
+def test_snowflake_configs_are_applied(emulated_build: EmulatedBuild, emulator: Emulator) -> None:
     run = emulator.work / "target-main" / "run" / "tpch_elt" / "models"
     orders = (run / "staging" / "stg_fct_orders.sql").read_text().lower()
     lines = (run / "intermediate" / "int_order_lineitems.sql").read_text().lower()
@@ -572,8 +658,19 @@ def test_snowflake_configs_are_applied(emulated_build: EmulatedBuild,
     assert "create or replace transient table" in lines
     assert "create or replace transient table" in summary
     # layout_order_by renders nothing on Snowflake: only the cluster_by sort
-    compiled = (emulator.work / "target-main" / "compiled" / "tpch_elt" / "models"
-                / "staging" / "stg_fct_orders.sql").read_text().lower()
+    compiled = (
+        (
+            emulator.work
+            / "target-main"
+            / "compiled"
+            / "tpch_elt"
+            / "models"
+            / "staging"
+            / "stg_fct_orders.sql"
+        )
+        .read_text()
+        .lower()
+    )
     assert "order by" not in compiled
 
 
@@ -615,8 +712,9 @@ def _same(duckdb_value: Any, emulated_value: Any, kind: str) -> bool:
 
 
 @pytest.mark.snowflake
-def test_every_model_equals_the_duckdb_build(emulated_build: EmulatedBuild,
-                                             emulator: Emulator, pipeline: Pipeline) -> None:
+def test_every_model_equals_the_duckdb_build(
+    emulated_build: EmulatedBuild, emulator: Emulator, pipeline: Pipeline
+) -> None:
     assert emulated_build.build["success"]
     with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
         plans = []
@@ -638,8 +736,11 @@ def test_every_model_equals_the_duckdb_build(emulated_build: EmulatedBuild,
             kinds += [kind] if kind in ("exact", "float", "boolean") else [kind] * 3
         labels = ["count(*)"]
         for column, kind in columns:
-            labels += [column] if kind in ("exact", "float", "boolean") else [
-                f"min({column})", f"max({column})", f"count(distinct {column})"]
+            labels += (
+                [column]
+                if kind in ("exact", "float", "boolean")
+                else [f"min({column})", f"max({column})", f"count(distinct {column})"]
+            )
         row = got[0]
         for label, kind, want, have in zip(labels, kinds, expected, row, strict=True):
             if not _same(want, have, "exact" if label.startswith("count") else kind):
@@ -684,18 +785,22 @@ def test_incremental_runs_meet_the_emulator_temp_relation_limitation(
     # models, one more batch, then the incremental run.
     env = {"SNOWFLAKE_DATABASE": "TPCH_ELT_INCREMENTAL"}
     emulator.load("inc-load", **env)
-    first = emulator.dbt("inc-first", ["run"], "--select", "+config.materialized:incremental",
-                         target_dir="incremental", **env)
+    first = emulator.dbt(
+        "inc-first", ["run"], "--select", "+config.materialized:incremental", target_dir="incremental", **env
+    )
     assert first["success"], first["output"]
     emulator.load("inc-batch", "--append-only", "--batch", "1", **env)
-    increment = emulator.dbt("inc-run", ["run"], "--select", "config.materialized:incremental",
-                             target_dir="incremental", **env)
+    increment = emulator.dbt(
+        "inc-run", ["run"], "--select", "config.materialized:incremental", target_dir="incremental", **env
+    )
     if increment["success"]:
         return  # fakesnow learned qualified temporary relations
     failed = failures(increment)
     incremental = {
-        "model.tpch_elt.stg_fct_orders", "model.tpch_elt.stg_fct_lineitem",
-        "model.tpch_elt.int_order_lineitems", "model.tpch_elt.int_customer_orders",
+        "model.tpch_elt.stg_fct_orders",
+        "model.tpch_elt.stg_fct_lineitem",
+        "model.tpch_elt.int_order_lineitems",
+        "model.tpch_elt.int_customer_orders",
         "model.tpch_elt.mart_orders",
     }
     assert set(failed) <= incremental and failed, increment["output"]
@@ -733,30 +838,43 @@ def test_sample_share_path_builds_staging_with_metadata_freshness(
     env = {"SNOWFLAKE_DATABASE": "TPCH_ELT_SHARE"}
     share = ("SNOWFLAKE_SAMPLE_DATA",)
     build = emulator.dbt(
-        "share-build", ["build"], "--select", "staging", "--indirect-selection", "cautious",
-        "--vars", SHARE_VARS, target_dir="share", attach=share, **env,
+        "share-build",
+        ["build"],
+        "--select",
+        "staging",
+        "--indirect-selection",
+        "cautious",
+        "--vars",
+        SHARE_VARS,
+        target_dir="share",
+        attach=share,
+        **env,
     )
     assert build["success"], "\n".join(failures(build).values()) + build["output"]
     staged = emulator.query(
         "share-staged",
         "select count(*), min(_batch_id), max(_batch_id), count(_loaded_at) "
         "from TPCH_ELT_SHARE.STAGING.STG_FCT_LINEITEM",
-        attach=share, **env,
+        attach=share,
+        **env,
     )
     rows, min_batch, max_batch, loaded = (int(value) for value in staged[0][0])
     assert rows > 0 and (min_batch, max_batch, loaded) == (0, 0, 0)
     freshness = emulator.dbt(
-        "share-freshness", ["source", "freshness"], "--vars", SHARE_VARS,
-        target_dir="share", attach=share, **env,
+        "share-freshness",
+        ["source", "freshness"],
+        "--vars",
+        SHARE_VARS,
+        target_dir="share",
+        attach=share,
+        **env,
     )
-    assert "Pulling freshness from warehouse metadata tables for 8 sources" in (
+    assert "Pulling freshness from warehouse metadata tables for 8 sources" in (freshness["output"]), (
         freshness["output"]
-    ), freshness["output"]
+    )
     # The emulator's LAST_ALTERED is always 1970-01-01 (LAST_ALTERED_LIMITATION):
     # a static source is stale, and on the share staleness only warns.
-    assert {node["max_loaded_at"][:19] for node in freshness["nodes"]} == {
-        LAST_ALTERED_LIMITATION
-    }
+    assert {node["max_loaded_at"][:19] for node in freshness["nodes"]} == {LAST_ALTERED_LIMITATION}
     assert {node["status"] for node in freshness["nodes"]} == {"warn"}
     assert freshness["success"], freshness["output"]
 
@@ -781,28 +899,40 @@ def test_static_source_without_load_metadata_reruns_without_duplicates(
                 f"create table tpch_sf1.{spec.name} as "
                 f"select {', '.join(spec.columns)} from built.raw.{spec.name}"
             )
-    share_vars = (
-        "{tpch_source_schema: tpch_sf1, tpch_source_has_load_metadata: false}"
-    )
+    share_vars = "{tpch_source_schema: tpch_sf1, tpch_source_has_load_metadata: false}"
     dbt = Path(sys.executable).parent / "dbt"
     args = [
-        str(dbt), "run", "--project-dir", str(DBT_PROJECT),
-        "--profiles-dir", str(DBT_PROJECT / "profiles"),
-        "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-        "--vars", share_vars, "--select", "stg_fct_orders", "stg_fct_lineitem",
+        str(dbt),
+        "run",
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(DBT_PROJECT / "profiles"),
+        "--target-path",
+        str(tmp_path / "target"),
+        "--log-path",
+        str(tmp_path / "logs"),
+        "--vars",
+        share_vars,
+        "--select",
+        "stg_fct_orders",
+        "stg_fct_lineitem",
     ]
     env = cli_env(TPCH_ELT_WAREHOUSE=str(warehouse), TPCH_ELT_THREADS="2")
     counts = []
     for _ in range(2):  # first build, then an incremental re-run
-        proc = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            counts.append(con.execute(
-                "select (select count(*) from staging.stg_fct_orders), "
-                "(select count(*) from staging.stg_fct_lineitem), "
-                "(select max(_batch_id) + count(_loaded_at) from staging.stg_fct_orders)"
-            ).fetchone())
+            counts.append(
+                con.execute(
+                    "select (select count(*) from staging.stg_fct_orders), "
+                    "(select count(*) from staging.stg_fct_lineitem), "
+                    "(select max(_batch_id) + count(_loaded_at) from staging.stg_fct_orders)"
+                ).fetchone()
+            )
     expected = (
         pipeline.scalar("select count(*) from raw.orders"),
         pipeline.scalar("select count(*) from raw.lineitem"),

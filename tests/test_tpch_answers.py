@@ -27,7 +27,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 import pytest
-
 from conftest import E2E_SCALE_FACTOR
 
 pytestmark = pytest.mark.e2e
@@ -70,8 +69,7 @@ def read_answer(name: str) -> tuple[list[str], list[list[str | None]]]:
     lines = (ANSWER_DIR / f"{name}.csv").read_text().splitlines()
     header = lines[0].split("|")
     rows: list[list[str | None]] = [
-        [value if value != "" else None for value in line.split("|")]
-        for line in lines[1:]
+        [value if value != "" else None for value in line.split("|")] for line in lines[1:]
     ]
     if not rows and len(header) == 1:
         # A single-column aggregate that is NULL (Q17 at SF0.01: no qualifying
@@ -122,19 +120,17 @@ def assert_rows_match(
         f"first rows got: {got[:5]}\nfirst rows expected: {expected[:5]}"
     )
     mismatches = []
-    for row_number, (want_row, got_row) in enumerate(zip(expected, got), start=1):
+    for row_number, (want_row, got_row) in enumerate(zip(expected, got, strict=True), start=1):
         assert len(got_row) == len(header), (
             f"{name} row {row_number}: {len(got_row)} columns, expected {len(header)} {header}"
         )
-        for column, want, have in zip(header, want_row, got_row):
+        for column, want, have in zip(header, want_row, got_row, strict=True):
             if column in FREE_TEXT_COLUMNS:
                 continue
             if not compare(want, have):
-                mismatches.append(
-                    f"{name} row {row_number} column {column}: expected {want!r}, got {have!r}"
-                )
-    assert not mismatches, (
-        f"{len(mismatches)} value(s) differ from the {reference}:\n" + "\n".join(mismatches[:20])
+                mismatches.append(f"{name} row {row_number} column {column}: expected {want!r}, got {have!r}")
+    assert not mismatches, f"{len(mismatches)} value(s) differ from the {reference}:\n" + "\n".join(
+        mismatches[:20]
     )
 
 
@@ -155,7 +151,10 @@ def test_tpch_query_matches_official_answer(pipeline, name):
         with pipeline.connect() as con:
             reference = con.execute(Q13_ON_RAW_TABLES).fetchall()
         assert_rows_match(
-            name, header, [list(row) for row in reference], got,
+            name,
+            header,
+            [list(row) for row in reference],
+            got,
             compare=lambda want, have: want == have,
             reference="same query on raw.customer/raw.orders",
         )

@@ -25,13 +25,22 @@ from tpch_elt.tpch import TABLES, format_scale_factor, table
         ("lineitem", 1, None),
     ],
 )
-def test_expected_rows_follow_tpch_cardinalities(name: str, scale_factor: float, expected: int | None) -> None:
+def test_expected_rows_follow_tpch_cardinalities(
+    name: str, scale_factor: float, expected: int | None
+) -> None:
     assert table(name).expected_rows(scale_factor) == expected
 
 
 def test_every_table_is_specified_once_in_dependency_order() -> None:
     assert [t.name for t in TABLES] == [
-        "region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem",
+        "region",
+        "nation",
+        "supplier",
+        "customer",
+        "part",
+        "partsupp",
+        "orders",
+        "lineitem",
     ]
 
 

@@ -41,7 +41,7 @@ import shutil
 import sys
 from collections import defaultdict
 from contextlib import ExitStack
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,9 @@ def cross_model_tests(path: Path) -> dict[str, list[str]]:
     the other fits no task; it belongs after its latest layer.
     """
     nodes = _manifest_nodes(path)
-    parents = {uid: node["depends_on"]["nodes"] for uid, node in nodes.items() if node["resource_type"] == "model"}
+    parents = {
+        uid: node["depends_on"]["nodes"] for uid, node in nodes.items() if node["resource_type"] == "model"
+    }
 
     @cache
     def ancestors(uid: str) -> frozenset[str]:
@@ -174,7 +176,9 @@ def cross_model_tests(path: Path) -> dict[str, list[str]]:
         models = [uid for uid in reads if uid in parents]
         if not models or any(reads - {uid} <= ancestors(uid) for uid in models):
             continue
-        layer = max((layer_of(nodes[uid]) for uid in models), key=lambda name: LAYERS.index(name or LAYERS[0]))
+        layer = max(
+            (layer_of(nodes[uid]) for uid in models), key=lambda name: LAYERS.index(name or LAYERS[0])
+        )
         if layer is not None:
             by_layer[layer].append(node["name"])
     return {layer: sorted(names) for layer, names in by_layer.items()}
@@ -202,14 +206,21 @@ execution_config = ExecutionConfig(
 )
 # Every dbt task: the CLI's dbt environment and this run's build plan (test
 # scope; on incremental runs the CLI's exclusions; a full refresh when due).
-dbt_env = {**settings.dbt_env(), "TPCH_ELT_TESTS_FROM_BATCH": "{{ %s['tests_from_batch'] }}" % plan}
-planned_exclude = "{{ %s['exclude'] }}" % plan
+
+
+def planned(field: str) -> str:
+    """A Jinja template reading one field of this run's build plan (XCom)."""
+    return "{{ " + plan + f"['{field}']" + " }}"
+
+
+dbt_env = {**settings.dbt_env(), "TPCH_ELT_TESTS_FROM_BATCH": planned("tests_from_batch")}
+planned_exclude = planned("exclude")
 dbt_task_args: dict[str, Any] = {
     "append_env": True,
     "pool": pool,
     **lock_hooks,
     "exclude": planned_exclude,
-    "full_refresh": "{{ %s['full_refresh'] }}" % plan,
+    "full_refresh": planned("full_refresh"),
 }
 # The dbt tasks outside Cosmos' groups take the same arguments directly.
 single_task_args: dict[str, Any] = {
@@ -252,7 +263,10 @@ def dbt_layer(layer: str) -> DbtTaskGroup:
         leaves = list(group.get_leaves())
         with group:
             closing = DbtTestLocalOperator(
-                task_id="cross_model_tests", select=" ".join(tests), exclude=planned_exclude, **single_task_args
+                task_id="cross_model_tests",
+                select=" ".join(tests),
+                exclude=planned_exclude,
+                **single_task_args,
             )
         closing.set_upstream(leaves)
     return group
@@ -264,7 +278,13 @@ def ingest() -> dict[str, Any]:
     from tpch_elt.ingest import ingest as run_ingest
 
     result = run_ingest(pipeline_settings())
-    log.info("ingest: %s (batch %s, rows %s, quarantined %s)", result.status, result.batch_id, result.rows, result.quarantined)
+    log.info(
+        "ingest: %s (batch %s, rows %s, quarantined %s)",
+        result.status,
+        result.batch_id,
+        result.rows,
+        result.quarantined,
+    )
     return {"status": result.status, "batch_id": result.batch_id, "rows": result.rows}
 
 
@@ -277,7 +297,8 @@ def is_daily_sweep(run_type: Any, logical_date: datetime | None, asked: bool) ->
 @task(task_id=PLAN_TASK_ID, pool=pool)
 def plan_build(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, str]:
     """The CLI's build plan, as `tpch-elt build` (or, daily, `build --full-tests`) makes it."""
-    from tpch_elt.build import INCREMENTAL_SKIPS, plan_build as make_plan
+    from tpch_elt.build import INCREMENTAL_SKIPS
+    from tpch_elt.build import plan_build as make_plan
 
     asked = bool((params or {}).get("full_tests"))
     full_tests = is_daily_sweep(dag_run.run_type, dag_run.logical_date, asked)
@@ -311,7 +332,7 @@ with DAG(
     dag_id=DAG_ID,
     description="TPC-H: ingest the next batch, check sources, build and test staging → intermediate → mart",
     schedule="0 */4 * * *",
-    start_date=datetime(2025, 1, 1),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     is_paused_upon_creation=False,

@@ -21,9 +21,9 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
 
 import duckdb
 
@@ -57,7 +57,7 @@ class AlertSettings:
             )
 
     @classmethod
-    def from_env(cls, webhook_url: str | None = None, suppress_hours: float | None = None) -> "AlertSettings":
+    def from_env(cls, webhook_url: str | None = None, suppress_hours: float | None = None) -> AlertSettings:
         """Explicit values win; otherwise the environment; otherwise the defaults."""
         url = webhook_url if webhook_url is not None else os.environ.get(WEBHOOK_ENV) or None
         if suppress_hours is None:
@@ -136,7 +136,7 @@ def post_webhook(url: str, text: str) -> None:
     )
     host = urllib.parse.urlparse(url).netloc
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             if response.status >= 300:
                 raise PipelineError(f"webhook {host} answered HTTP {response.status}")
     except urllib.error.HTTPError as exc:
@@ -175,11 +175,9 @@ def notify(
     channels = "stdout+webhook" if settings.webhook_url else "stdout"
     status = "sent" if delivered is not False else "failed"
     rows = [
-        (now, i.key, i.invocation_id, i.kind, i.severity, i.summary, status, channels, error)
-        for i in fresh
+        (now, i.key, i.invocation_id, i.kind, i.severity, i.summary, status, channels, error) for i in fresh
     ] + [
-        (now, i.key, i.invocation_id, i.kind, i.severity, i.summary, "suppressed", None, None)
-        for i in quiet
+        (now, i.key, i.invocation_id, i.kind, i.severity, i.summary, "suppressed", None, None) for i in quiet
     ]
     if rows:
         con.executemany(f"insert into {SCHEMA}.alerts values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from statistics import fmean, stdev
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import duckdb
 
@@ -73,7 +74,7 @@ class Thresholds:
     min_change: float = 0.0
     severity: str = "fail"
 
-    def validate(self, where: str) -> "Thresholds":
+    def validate(self, where: str) -> Thresholds:
         problems = []
         if not self.sensitivity > 0:
             problems.append(f"sensitivity must be > 0 (got {self.sensitivity})")
@@ -158,9 +159,13 @@ def _thresholds(base: Thresholds, settings: Mapping[str, Any], where: str) -> Th
     picked = {k: v for k, v in settings.items() if k in _THRESHOLD_KEYS}
     try:
         converted = {
-            key: (str(value) if key in ("direction", "severity")
-                  else int(value) if key in ("training_runs", "min_training_size")
-                  else float(value))
+            key: (
+                str(value)
+                if key in ("direction", "severity")
+                else int(value)
+                if key in ("training_runs", "min_training_size")
+                else float(value)
+            )
             for key, value in picked.items()
         }
     except (TypeError, ValueError) as exc:
@@ -202,7 +207,9 @@ def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
         own = {"enabled": False}
     for part, label in ((defaults, "anomaly_defaults"), (own or {}, "anomaly")):
         if not isinstance(part, Mapping):
-            raise PipelineError(f"anomaly config of {where}: meta.{label} must be a mapping; fix its dbt meta")
+            raise PipelineError(
+                f"anomaly config of {where}: meta.{label} must be a mapping; fix its dbt meta"
+            )
         _check_keys(part, _TABLE_KEYS, where)
     merged: dict[str, Any] = dict(BUILTIN)
     for part in (defaults, own or {}):
@@ -218,7 +225,9 @@ def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
     elif severity in SEVERITIES:
         schema_changes = str(severity)
     else:
-        raise PipelineError(f"anomaly config of {where}: schema_changes must be fail, warn or off; fix its dbt meta")
+        raise PipelineError(
+            f"anomaly config of {where}: schema_changes must be fail, warn or off; fix its dbt meta"
+        )
     column_metrics = _metrics(merged.get("column_metrics"), where)
     per_metric: dict[str, Mapping[str, Any]] = {}
     for metric in COLUMN_METRICS:
@@ -277,7 +286,7 @@ class Verdict:
 def judge(value: float, training: Sequence[float], thresholds: Thresholds) -> Verdict | None:
     """The verdict on `value` given earlier values; None when training is too small."""
     history = [float(v) for v in training if v is not None and math.isfinite(float(v))]
-    history = history[-thresholds.training_runs:]
+    history = history[-thresholds.training_runs :]
     if len(history) < thresholds.min_training_size:
         return None
     mean = fmean(history)
@@ -297,7 +306,14 @@ def judge(value: float, training: Sequence[float], thresholds: Thresholds) -> Ve
         detail = f"z = {score:+.1f}"
     return Verdict(
         thresholds.severity if outside else "pass",
-        value, low, high, mean, sd, score, len(history), detail,
+        value,
+        low,
+        high,
+        mean,
+        sd,
+        score,
+        len(history),
+        detail,
     )
 
 
@@ -404,8 +420,15 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
     incidents = _failed_before(con, started_at)
     results: list[Result] = []
 
-    def add(relation: str, column: str, monitor: str, metric: str, th: Thresholds,
-            value: Any, history: list[tuple[str, Any]]) -> None:
+    def add(
+        relation: str,
+        column: str,
+        monitor: str,
+        metric: str,
+        th: Thresholds,
+        value: Any,
+        history: list[tuple[str, Any]],
+    ) -> None:
         if value is None:
             return
         training = [v for inv, v in history if (inv, relation, column, metric) not in incidents]
@@ -414,11 +437,26 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
             return
         if metric in NON_NEGATIVE and verdict.expected_low is not None and verdict.expected_low < 0:
             verdict = replace(verdict, expected_low=0.0)
-        results.append(Result(
-            invocation_id, relation, column, monitor, metric, verdict.status, verdict.value,
-            verdict.expected_low, verdict.expected_high, verdict.mean, verdict.stddev, verdict.score,
-            verdict.training_size, th.sensitivity, th.direction, verdict.detail,
-        ))
+        results.append(
+            Result(
+                invocation_id,
+                relation,
+                column,
+                monitor,
+                metric,
+                verdict.status,
+                verdict.value,
+                verdict.expected_low,
+                verdict.expected_high,
+                verdict.mean,
+                verdict.stddev,
+                verdict.score,
+                verdict.training_size,
+                th.sensitivity,
+                th.direction,
+                verdict.detail,
+            )
+        )
 
     current = con.execute(
         f"""
@@ -427,7 +465,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
         """,
         [invocation_id],
     ).fetchall()
-    for relation, rows_added, new_batches, lag, scope in current:
+    for relation, rows_added, new_batches, lag, _scope in current:
         config = configs.get(relation)
         if config is None or not config.enabled:
             continue
@@ -442,13 +480,21 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
         ).fetchall()
         if config.volume is not None:
             same_batches = [
-                (inv, added) for inv, added, batches, _ in history
+                (inv, added)
+                for inv, added, batches, _ in history
                 if added is not None and batches == new_batches
             ]
             add(relation, "", "volume", "rows_added", config.volume, rows_added, same_batches)
         if config.freshness is not None:
-            add(relation, "", "freshness", "freshness_lag_seconds", config.freshness, lag,
-                [(inv, value) for inv, _, _, value in history if value is not None])
+            add(
+                relation,
+                "",
+                "freshness",
+                "freshness_lag_seconds",
+                config.freshness,
+                lag,
+                [(inv, value) for inv, _, _, value in history if value is not None],
+            )
         _column_checks(con, invocation_id, started_at, relation, config, add)
     snapshotted = con.execute(
         f"select distinct relation from {SCHEMA}.schema_snapshots where invocation_id = ? order by 1",
@@ -462,8 +508,12 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
 
 
 def _column_checks(
-    con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime, relation: str,
-    config: TableConfig, add: Callable[..., None],
+    con: duckdb.DuckDBPyConnection,
+    invocation_id: str,
+    started_at: datetime,
+    relation: str,
+    config: TableConfig,
+    add: Callable[..., None],
 ) -> None:
     metric_columns = ", ".join(f"c.{column}" for column in COLUMN_METRICS.values())
     current = con.execute(
@@ -489,13 +539,20 @@ def _column_checks(
         for metric in config.metrics_for(column):
             thresholds = config.thresholds_for(column, metric)
             index = names.index(metric)
-            past = [(row[0], row[3 + index]) for row in history
-                    if row[1] == column and row[2] == scope and row[3 + index] is not None]
+            past = [
+                (row[0], row[3 + index])
+                for row in history
+                if row[1] == column and row[2] == scope and row[3 + index] is not None
+            ]
             add(relation, column, "column", metric, thresholds, values[index], past)
 
 
 def _schema_results(
-    con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime, relation: str, severity: str,
+    con: duckdb.DuckDBPyConnection,
+    invocation_id: str,
+    started_at: datetime,
+    relation: str,
+    severity: str,
 ) -> list[Result]:
     now = con.execute(
         f"select column_name, data_type from {SCHEMA}.schema_snapshots "
@@ -522,19 +579,42 @@ def _schema_results(
     current, previous = dict(now), dict(before)
 
     def row(column: str, metric: str, detail: str, status: str) -> Result:
-        return Result(invocation_id, relation, column, "schema", metric, status,
-                      None, None, None, None, None, None, None, None, None, detail)
+        return Result(
+            invocation_id,
+            relation,
+            column,
+            "schema",
+            metric,
+            status,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            detail,
+        )
 
-    changes = [
-        row(c, "column_added", f"column {c} added ({current[c]})", severity)
-        for c in current if c not in previous
-    ] + [
-        row(c, "column_removed", f"column {c} removed (was {previous[c]})", severity)
-        for c in previous if c not in current
-    ] + [
-        row(c, "type_changed", f"column {c} changed type {previous[c]} → {current[c]}", severity)
-        for c in current if c in previous and current[c] != previous[c]
-    ]
+    changes = (
+        [
+            row(c, "column_added", f"column {c} added ({current[c]})", severity)
+            for c in current
+            if c not in previous
+        ]
+        + [
+            row(c, "column_removed", f"column {c} removed (was {previous[c]})", severity)
+            for c in previous
+            if c not in current
+        ]
+        + [
+            row(c, "type_changed", f"column {c} changed type {previous[c]} → {current[c]}", severity)
+            for c in current
+            if c in previous and current[c] != previous[c]
+        ]
+    )
     return changes or [row("", "schema_changes", f"{len(current)} columns, unchanged", "pass")]
 
 
@@ -548,16 +628,37 @@ def store(con: duckdb.DuckDBPyConnection, invocation_id: str, results: Sequence[
                 f"insert into {SCHEMA}.anomaly_results values "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.invocation_id, r.relation, r.column_name, r.monitor, r.metric, r.status, r.value,
-                     r.expected_low, r.expected_high, r.mean, r.stddev, r.score, r.training_size,
-                     r.sensitivity, r.direction, r.detail, now)
+                    (
+                        r.invocation_id,
+                        r.relation,
+                        r.column_name,
+                        r.monitor,
+                        r.metric,
+                        r.status,
+                        r.value,
+                        r.expected_low,
+                        r.expected_high,
+                        r.mean,
+                        r.stddev,
+                        r.score,
+                        r.training_size,
+                        r.sensitivity,
+                        r.direction,
+                        r.detail,
+                        now,
+                    )
                     for r in results
                 ],
             )
         con.execute(
             f"insert into {SCHEMA}.evaluations values (?, ?, ?, ?, ?)",
-            [invocation_id, now, len(results),
-             sum(r.status == "warn" for r in results), sum(r.status == "fail" for r in results)],
+            [
+                invocation_id,
+                now,
+                len(results),
+                sum(r.status == "warn" for r in results),
+                sum(r.status == "fail" for r in results),
+            ],
         )
         con.execute("commit")
     except BaseException:

@@ -49,7 +49,7 @@ class BatchPlan:
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "BatchPlan":
+    def from_json(cls, text: str) -> BatchPlan:
         data = json.loads(text)
         return cls(
             scale_factor=float(data["scale_factor"]),
@@ -87,19 +87,13 @@ def read_plan(landing_dir: Path) -> BatchPlan | None:
 
 def validate_split(initial_fraction: float, batches: int) -> None:
     if not 0 < initial_fraction <= 1:
-        raise PipelineError(
-            f"--initial-fraction must be in (0, 1], got {initial_fraction:g}"
-        )
+        raise PipelineError(f"--initial-fraction must be in (0, 1], got {initial_fraction:g}")
     if batches < 0:
         raise PipelineError(f"--batches must be 0 or more, got {batches}")
     if batches > 0 and initial_fraction == 1:
-        raise PipelineError(
-            "--batches needs --initial-fraction below 1 (e.g. 0.9) to leave orders to arrive"
-        )
+        raise PipelineError("--batches needs --initial-fraction below 1 (e.g. 0.9) to leave orders to arrive")
     if batches == 0 and initial_fraction < 1:
-        raise PipelineError(
-            "--initial-fraction below 1 needs --batches of 1 or more to hold the rest"
-        )
+        raise PipelineError("--initial-fraction below 1 needs --batches of 1 or more to hold the rest")
 
 
 def _quote(path: Path) -> str:
@@ -133,8 +127,11 @@ def plan_batches(
         shutil.rmtree(target, ignore_errors=True)
         return None
     existing = read_plan(landing_dir)
-    if not force and existing is not None and existing.same_split(initial_fraction, batches) and _complete(
-        landing_dir, existing
+    if (
+        not force
+        and existing is not None
+        and existing.same_split(initial_fraction, batches)
+        and _complete(landing_dir, existing)
     ):
         return existing
 
@@ -192,14 +189,17 @@ def plan_batches(
         for batch in plan.batches:
             out = scratch / f"batch_{batch.batch_id:04d}"
             out.mkdir()
-            for table, key, source in (("orders", "o_orderkey", orders), ("lineitem", "l_orderkey", lineitem)):
+            for table, key, source in (
+                ("orders", "o_orderkey", orders),
+                ("lineitem", "l_orderkey", lineitem),
+            ):
                 con.execute(
                     f"""
                     copy (
                         select * from read_parquet({_quote(source)})
                         where {key} between {batch.min_order_key} and {batch.max_order_key}
                         order by {key}
-                    ) to {_quote(out / f'{table}.parquet')} (format parquet)
+                    ) to {_quote(out / f"{table}.parquet")} (format parquet)
                     """
                 )
     (scratch / PLAN_FILE).write_text(plan.to_json())

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.history import record_dbt_invocation
-from tpch_elt.lock import warehouse_lock
 from tpch_elt.load import RAW_SCHEMA
+from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
 
@@ -112,9 +113,7 @@ def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> B
         ).fetchall()[0]
         raw_initial = None
         if table_exists(con, RAW_SCHEMA, "_batches"):
-            rows = con.execute(
-                f"select loaded_at from {RAW_SCHEMA}._batches where batch_id = 0"
-            ).fetchall()
+            rows = con.execute(f"select loaded_at from {RAW_SCHEMA}._batches where batch_id = 0").fetchall()
             raw_initial = rows[0][0] if rows else None
     if raw_initial is not None and built_initial != raw_initial:
         return BuildPlan("raw was reloaded since the last build", None)
@@ -209,9 +208,7 @@ def _build(
     if dbt_vars:
         args += ["--vars", dbt_vars]
     env = settings.dbt_env()
-    env["TPCH_ELT_TESTS_FROM_BATCH"] = (
-        "" if plan.tests_from_batch is None else str(plan.tests_from_batch)
-    )
+    env["TPCH_ELT_TESTS_FROM_BATCH"] = "" if plan.tests_from_batch is None else str(plan.tests_from_batch)
     for selector in select:
         args += ["--select", selector]
     excluded = list(exclude)
@@ -239,8 +236,12 @@ def _build(
             fresh = _invoke(
                 ["source", "freshness", *_common_args(settings), "--quiet"]
                 + (["--vars", dbt_vars] if dbt_vars else [])
-                + [arg for selector in select for arg in ("--select", selector)
-                   if selector.startswith("source:")]
+                + [
+                    arg
+                    for selector in select
+                    for arg in ("--select", selector)
+                    if selector.startswith("source:")
+                ]
             )
             summary.freshness_seconds = time.perf_counter() - started
             if fresh.exception is not None and fresh.result is None:
@@ -276,6 +277,4 @@ def _collect_build(summary: BuildSummary, execution: Any) -> None:
             message = item.message or ""
             if status == "fail" and item.failures is not None:
                 message = f"{item.failures} failing row(s)"
-            summary.failures.append(
-                NodeFailure(node.unique_id, resource_type, status, message, compiled)
-            )
+            summary.failures.append(NodeFailure(node.unique_id, resource_type, status, message, compiled))

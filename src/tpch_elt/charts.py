@@ -10,9 +10,9 @@ tooltip (`<title>` on the mark).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Callable, Sequence
 
 # Colour-blind-safe (Okabe-Ito based) series colours.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")
@@ -98,8 +98,17 @@ def _f(x: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _text(x: float, y: float, content: str, *, anchor: str = "start", size: int = 11,
-          fill: str = TEXT, weight: str | None = None, baseline: str | None = None) -> str:
+def _text(
+    x: float,
+    y: float,
+    content: str,
+    *,
+    anchor: str = "start",
+    size: int = 11,
+    fill: str = TEXT,
+    weight: str | None = None,
+    baseline: str | None = None,
+) -> str:
     extra = f' font-weight="{weight}"' if weight else ""
     extra += f' dominant-baseline="{baseline}"' if baseline else ""
     return (
@@ -200,8 +209,11 @@ def bar_chart(
                 f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{bar_h - 2}" '
                 f'fill="{PALETTE[i % len(PALETTE)]}"><title>{tip}</title></rect>'
             )
-            body.append(_text(max(x_of(value), zero) + 4, y + bar_h / 2, value_format(value),
-                              size=10, baseline="middle"))
+            body.append(
+                _text(
+                    max(x_of(value), zero) + 4, y + bar_h / 2, value_format(value), size=10, baseline="middle"
+                )
+            )
     body.append(f'<line x1="{_f(zero)}" y1="{top}" x2="{_f(zero)}" y2="{_f(height - 20)}" stroke="{AXIS}"/>')
     return _svg(width, height, title, body)
 
@@ -238,10 +250,12 @@ def column_chart(
     for tick in ticks:
         y = y_of(tick)
         body.append(f'<line x1="{left}" y1="{_f(y)}" x2="{right}" y2="{_f(y)}" stroke="{GRID}"/>')
-        body.append(_text(left - 6, y, value_format(tick), anchor="end", size=10, fill=AXIS, baseline="middle"))
+        body.append(
+            _text(left - 6, y, value_format(tick), anchor="end", size=10, fill=AXIS, baseline="middle")
+        )
     base = y_of(max(low, min(0.0, high)))
     marked = set(highlight)
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         x = left + i * slot + gap / 2
         if value is not None:
             y = y_of(float(value))
@@ -287,7 +301,9 @@ def line_chart(
     for tick in ticks:
         y = y_of(tick)
         body.append(f'<line x1="{left}" y1="{_f(y)}" x2="{right}" y2="{_f(y)}" stroke="{GRID}"/>')
-        body.append(_text(left - 6, y, value_format(tick), anchor="end", size=10, fill=AXIS, baseline="middle"))
+        body.append(
+            _text(left - 6, y, value_format(tick), anchor="end", size=10, fill=AXIS, baseline="middle")
+        )
     for i, label in enumerate(labels):
         if i % label_every == 0:
             body.append(_text(left + i * step, bottom + 14, label, anchor="middle", size=10, fill=AXIS))
@@ -361,11 +377,14 @@ def heatmap(
 
     body: list[str] = []
     for j, label in enumerate(column_labels):
-        body.append(_text(label_width + j * cell_w + cell_w / 2, 16, label, anchor="middle", size=10, fill=AXIS))
+        body.append(
+            _text(label_width + j * cell_w + cell_w / 2, 16, label, anchor="middle", size=10, fill=AXIS)
+        )
     for i, row_label in enumerate(row_labels):
         y = top + i * cell_height
-        body.append(_text(label_width - 6, y + cell_height / 2, row_label, anchor="end", size=10,
-                          baseline="middle"))
+        body.append(
+            _text(label_width - 6, y + cell_height / 2, row_label, anchor="end", size=10, baseline="middle")
+        )
         for j, value in enumerate(values[i]):
             if value is None:
                 continue
@@ -376,6 +395,15 @@ def heatmap(
                 f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(cell_w - 1)}" height="{cell_height - 1}" '
                 f'fill="{colour}"><title>{tip}</title></rect>'
             )
-            body.append(_text(x + cell_w / 2, y + cell_height / 2, value_format(float(value)),
-                              anchor="middle", size=10, fill=ink, baseline="middle"))
+            body.append(
+                _text(
+                    x + cell_w / 2,
+                    y + cell_height / 2,
+                    value_format(float(value)),
+                    anchor="middle",
+                    size=10,
+                    fill=ink,
+                    baseline="middle",
+                )
+            )
     return _svg(width, height, title, body)

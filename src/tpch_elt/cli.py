@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tpch_elt import __version__
-from tpch_elt.build import BuildSummary, build as run_build
+from tpch_elt.alerts import AlertSettings
+from tpch_elt.batches import read_plan, validate_split
+from tpch_elt.build import BuildSummary
+from tpch_elt.build import build as run_build
 from tpch_elt.errors import PipelineError
 from tpch_elt.generate import generate as run_generate
-from tpch_elt.batches import read_plan, validate_split
 from tpch_elt.generate import parse_scale_factor
-from tpch_elt.ingest import IngestResult, ingest as run_ingest, status as read_status
-from tpch_elt.load import load as run_load
-from tpch_elt.alerts import AlertSettings
 from tpch_elt.history import enabled as observability_enabled
-from tpch_elt.observe import ObserveResult, observe as run_observe
+from tpch_elt.ingest import IngestResult
+from tpch_elt.ingest import ingest as run_ingest
+from tpch_elt.ingest import status as read_status
+from tpch_elt.load import load as run_load
 from tpch_elt.lock import warehouse_lock
+from tpch_elt.observe import ObserveResult
+from tpch_elt.observe import observe as run_observe
 from tpch_elt.report import ReportResult, default_pages, write_reports
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
@@ -90,7 +102,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    warehouse: Optional[Path] = typer.Option(
+    warehouse: Path | None = typer.Option(
         None,
         "--warehouse",
         envvar="TPCH_ELT_WAREHOUSE",
@@ -191,7 +203,9 @@ def _summary_table(summary: BuildSummary) -> Table:
     )
     first = True
     for label, rtype, alias in rows:
-        statuses = {s: summary.count(rtype, alias.get(s, s)) for s in ("pass", "warn", "fail", "error", "skipped")}
+        statuses = {
+            s: summary.count(rtype, alias.get(s, s)) for s in ("pass", "warn", "fail", "error", "skipped")
+        }
         if not any(statuses.values()) and rtype in ("seed", "snapshot"):
             continue
         table.add_row(
@@ -281,7 +295,9 @@ def _report_marts(settings: Settings) -> None:
     console.print(f"[bold green]Marts ready[/] in [cyan]{settings.warehouse_path}[/] (schema mart):")
     for line in lines:
         console.print(line)
-    console.print(f"  query them: duckdb {settings.warehouse_path} -c 'select * from mart.mart_orders limit 5'")
+    console.print(
+        f"  query them: duckdb {settings.warehouse_path} -c 'select * from mart.mart_orders limit 5'"
+    )
 
 
 InitialFraction = typer.Option(
@@ -321,17 +337,11 @@ def build(
     full_tests: bool = typer.Option(
         False, "--full-tests", help="Test all history, not just the new batches (e.g. daily)."
     ),
-    dbt_vars: Optional[str] = typer.Option(
-        None, "--vars", help="dbt vars as YAML/JSON, passed through to dbt."
-    ),
+    dbt_vars: str | None = typer.Option(None, "--vars", help="dbt vars as YAML/JSON, passed through to dbt."),
 ) -> None:
     """dbt build (models, tests, unit tests), then dbt source freshness."""
     settings = _settings(ctx)
-    _guard(
-        lambda: _do_build(
-            settings, select, exclude, full_refresh, full_tests, dbt_vars=dbt_vars
-        )
-    )
+    _guard(lambda: _do_build(settings, select, exclude, full_refresh, full_tests, dbt_vars=dbt_vars))
     _guard(lambda: _report_marts(settings))
 
 
@@ -366,7 +376,7 @@ def _do_ingest(settings: Settings, batch: int | None) -> IngestResult:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    batch: Optional[int] = typer.Option(
+    batch: int | None = typer.Option(
         None, "--batch", help="Batch to ingest (default: the next pending one)."
     ),
     all_batches: bool = typer.Option(False, "--all", help="Ingest every pending batch."),
@@ -387,11 +397,16 @@ def _do_status(settings: Settings) -> None:
         table.add_column(column)
     for record in state.batches:
         table.add_row(
-            str(record.batch_id), record.kind, record.row_counts.replace(",", ", "), f"{record.loaded_at:%Y-%m-%d %H:%M:%S}"
+            str(record.batch_id),
+            record.kind,
+            record.row_counts.replace(",", ", "),
+            f"{record.loaded_at:%Y-%m-%d %H:%M:%S}",
         )
     console.print(table)
     loaded = sum(1 for r in state.batches if r.kind == "batch")
-    console.print(f"batches loaded: {loaded} of {state.planned} planned, pending: {max(state.planned - loaded, 0)}")
+    console.print(
+        f"batches loaded: {loaded} of {state.planned} planned, pending: {max(state.planned - loaded, 0)}"
+    )
     console.print(f"raw order-key watermark: {state.raw_max_order_key}")
     console.print(
         f"processed by dbt: batches <= {state.processed_max_batch}, order keys <= {state.processed_max_order_key}"
@@ -445,7 +460,11 @@ def _do_observe(
         state = "recorded" if outcome.recorded else "already recorded"
         console.print(f"dbt {outcome.command} {outcome.invocation_id}: {state}", highlight=False)
     counts = {s: sum(r.status == s for r in result.results) for s in ("pass", "warn", "fail")}
-    scope = f"{len(result.evaluated)} new dbt invocation(s)" if result.evaluated else "no new dbt invocation; latest build"
+    scope = (
+        f"{len(result.evaluated)} new dbt invocation(s)"
+        if result.evaluated
+        else "no new dbt invocation; latest build"
+    )
     console.print(
         f"Observed {scope}: {len(result.results)} check(s), {counts['pass']} pass, "
         f"{counts['warn']} warn, {counts['fail']} fail",
@@ -472,15 +491,19 @@ def _fail_on_anomalies(result: ObserveResult) -> None:
 @app.command()
 def observe(
     ctx: typer.Context,
-    artifacts: Optional[Path] = typer.Option(
+    artifacts: Path | None = typer.Option(
         None, "--artifacts", help="Also record a dbt target directory's run_results.json/sources.json."
     ),
-    webhook_url: Optional[str] = typer.Option(
-        None, "--webhook-url", envvar="TPCH_ELT_SLACK_WEBHOOK_URL",
+    webhook_url: str | None = typer.Option(
+        None,
+        "--webhook-url",
+        envvar="TPCH_ELT_SLACK_WEBHOOK_URL",
         help="Slack-compatible incoming webhook for the grouped alert.",
     ),
-    suppress_hours: Optional[float] = typer.Option(
-        None, "--suppress-hours", envvar="TPCH_ELT_ALERT_SUPPRESS_HOURS",
+    suppress_hours: float | None = typer.Option(
+        None,
+        "--suppress-hours",
+        envvar="TPCH_ELT_ALERT_SUPPRESS_HOURS",
         help="Do not re-alert an incident within this many hours (default 4).",
     ),
 ) -> None:
@@ -535,7 +558,7 @@ def _run_steps(
         last = sum(1 for r in state.batches if r.kind == "batch") >= state.planned
         # The last increment is also the "daily" run: it rebuilds the
         # history-wide marts and sweeps every test over all history.
-        summary = _guard(lambda: _do_build(settings, [], [], False, full_tests=last, quiet=True))
+        summary = _guard(lambda last=last: _do_build(settings, [], [], False, full_tests=last, quiet=True))
         increments.add_row(
             str(result.batch_id),
             f"{result.rows.get('orders', 0):,}",

@@ -6,9 +6,9 @@ import math
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
@@ -38,9 +38,7 @@ def validate_scale_factor(scale_factor: float) -> float:
     if not isinstance(scale_factor, (int, float)) or isinstance(scale_factor, bool):
         raise PipelineError(f"scale factor must be a number, got {scale_factor!r}")
     if not math.isfinite(scale_factor) or scale_factor <= 0:
-        raise PipelineError(
-            f"scale factor must be a positive number (e.g. 1 or 0.1), got {scale_factor:g}"
-        )
+        raise PipelineError(f"scale factor must be a positive number (e.g. 1 or 0.1), got {scale_factor:g}")
     if scale_factor < MIN_SCALE_FACTOR:
         raise PipelineError(
             f"scale factor must be at least {MIN_SCALE_FACTOR:g}, got {scale_factor:g}: "
@@ -54,9 +52,7 @@ def parse_scale_factor(text: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise PipelineError(
-            f"scale factor must be a number (e.g. 1 or 0.1), got {text!r}"
-        ) from None
+        raise PipelineError(f"scale factor must be a number (e.g. 1 or 0.1), got {text!r}") from None
     return validate_scale_factor(value)
 
 
@@ -123,7 +119,7 @@ def _generate_table(spec: TableSpec, scale_factor: float, out_dir: Path) -> Path
         "--no-progress",
         "--quiet",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     produced = scratch / f"{spec.name}.parquet"
     if proc.returncode != 0 or not produced.is_file():
         shutil.rmtree(scratch, ignore_errors=True)
@@ -163,8 +159,7 @@ def generate(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PipelineError(
-            f"cannot create landing directory {out_dir}: {exc.strerror}; "
-            "choose a writable --data-dir"
+            f"cannot create landing directory {out_dir}: {exc.strerror}; choose a writable --data-dir"
         ) from exc
 
     results: list[GeneratedTable] = []

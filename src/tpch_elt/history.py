@@ -42,10 +42,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import duckdb
 
@@ -73,8 +74,21 @@ INSERT_CHUNK = 200
 SWITCH_ENV = "TPCH_ELT_OBSERVABILITY"
 
 _NUMERIC_PREFIXES = (
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-    "UINTEGER", "UBIGINT", "UHUGEINT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "DECIMAL",
+    "NUMERIC",
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
 )
 _STRING_PREFIXES = ("VARCHAR", "CHAR", "TEXT", "STRING")
 
@@ -331,8 +345,11 @@ def artifacts_in(directory: Path) -> tuple[list[dict[str, Any]], dict[str, Any] 
     """run_results.json and sources.json found in a dbt target directory, and its manifest."""
     if not directory.is_dir():
         raise PipelineError(f"dbt artifacts directory {directory} does not exist: pass dbt's target path")
-    found = [read_json(directory / name) for name in ("run_results.json", "sources.json")
-             if (directory / name).is_file()]
+    found = [
+        read_json(directory / name)
+        for name in ("run_results.json", "sources.json")
+        if (directory / name).is_file()
+    ]
     if not found:
         raise PipelineError(
             f"{directory} has neither run_results.json nor sources.json: pass the target "
@@ -354,12 +371,12 @@ def _ts(value: Any) -> datetime | None:
     else:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def quote_ident(name: str) -> str:
@@ -419,10 +436,7 @@ class Manifest:
 
     def node(self, unique_id: str) -> Mapping[str, Any]:
         return (
-            self.nodes.get(unique_id)
-            or self.sources.get(unique_id)
-            or self.unit_tests.get(unique_id)
-            or {}
+            self.nodes.get(unique_id) or self.sources.get(unique_id) or self.unit_tests.get(unique_id) or {}
         )
 
     def relations(self) -> list[Relation]:
@@ -435,15 +449,22 @@ class Manifest:
             config = node.get("config") or {}
             if node.get("resource_type") in ("model", "seed", "snapshot") and config.get("enabled", True):
                 name = node.get("alias") or node.get("name")
-                out.append(Relation(uid, node["resource_type"], f"{node['schema']}.{name}",
-                                    config.get("materialized")))
+                out.append(
+                    Relation(
+                        uid, node["resource_type"], f"{node['schema']}.{name}", config.get("materialized")
+                    )
+                )
         return out
 
 
 def _meta(resource: Mapping[str, Any]) -> dict[str, Any]:
     """Effective meta of a node or source: source-level < config < own."""
     merged: dict[str, Any] = {}
-    for part in (resource.get("source_meta"), (resource.get("config") or {}).get("meta"), resource.get("meta")):
+    for part in (
+        resource.get("source_meta"),
+        (resource.get("config") or {}).get("meta"),
+        resource.get("meta"),
+    ):
         if isinstance(part, Mapping):
             merged.update(part)
     return merged
@@ -548,10 +569,7 @@ def record_artifact(
         else:
             outcome.failing_samples = _record_run_results(con, invocation_id, results, manifest)
             if command in ("build", "run") and manifest.data and started_at is not None:
-                ran = {
-                    r["unique_id"] for r in results
-                    if _status(r.get("status")) == "success"
-                }
+                ran = {r["unique_id"] for r in results if _status(r.get("status")) == "success"}
                 measured = _measure(con, manifest, ran, started_at, invocation_id)
                 outcome.tables_measured = len(measured.table_rows)
                 _insert(con, "table_metrics", measured.table_rows)
@@ -575,9 +593,21 @@ def record_artifact(
         con.execute(
             f"insert into {SCHEMA}.invocations values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                invocation_id, command, target or args.get("target"), json.dumps(selectors, default=str),
-                started_at, ended_at, artifact.get("elapsed_time"), status, len(results),
-                errors, fails, warns, metadata.get("dbt_version"), utc_now(), outcome.seconds,
+                invocation_id,
+                command,
+                target or args.get("target"),
+                json.dumps(selectors, default=str),
+                started_at,
+                ended_at,
+                artifact.get("elapsed_time"),
+                status,
+                len(results),
+                errors,
+                fails,
+                warns,
+                metadata.get("dbt_version"),
+                utc_now(),
+                outcome.seconds,
             ],
         )
         con.execute("commit")
@@ -597,7 +627,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple]) -
         return
     row = "(" + ", ".join("?" for _ in rows[0]) + ")"
     for start in range(0, len(rows), INSERT_CHUNK):
-        chunk = rows[start:start + INSERT_CHUNK]
+        chunk = rows[start : start + INSERT_CHUNK]
         con.execute(
             f"insert into {SCHEMA}.{table} values {', '.join(row for _ in chunk)}",
             [value for item in chunk for value in item],
@@ -623,14 +653,22 @@ def _record_run_results(
             response = result.get("adapter_response") or {}
             rows = response.get("rows_affected")
             name = node.get("alias") or node.get("name") or uid.rsplit(".", 1)[-1]
-            model_rows.append((
-                invocation_id, uid, node.get("name") or name, kind,
-                f"{node['schema']}.{name}" if node.get("schema") else None,
-                (node.get("config") or {}).get("materialized"),
-                status, begin, end, seconds,
-                int(rows) if isinstance(rows, (int, float)) and rows >= 0 else None,
-                result.get("message"),
-            ))
+            model_rows.append(
+                (
+                    invocation_id,
+                    uid,
+                    node.get("name") or name,
+                    kind,
+                    f"{node['schema']}.{name}" if node.get("schema") else None,
+                    (node.get("config") or {}).get("materialized"),
+                    status,
+                    begin,
+                    end,
+                    seconds,
+                    int(rows) if isinstance(rows, (int, float)) and rows >= 0 else None,
+                    result.get("message"),
+                )
+            )
         elif kind in ("test", "unit_test"):
             compiled = result.get("compiled_code")
             failures = result.get("failures")
@@ -644,13 +682,25 @@ def _record_run_results(
             attached = node.get("attached_node") or (node.get("model") and next(iter(depends), None))
             if not attached and depends:
                 attached = depends[-1]
-            test_rows.append((
-                invocation_id, uid, node.get("name") or uid.rsplit(".", 1)[-1], kind, test_type,
-                attached, node.get("column_name"), (node.get("config") or {}).get("severity"),
-                status, int(failures) if isinstance(failures, (int, float)) else None,
-                result.get("message"), seconds,
-                compiled[:COMPILED_SQL_MAX_CHARS] if compiled else None, sample, sample_error,
-            ))
+            test_rows.append(
+                (
+                    invocation_id,
+                    uid,
+                    node.get("name") or uid.rsplit(".", 1)[-1],
+                    kind,
+                    test_type,
+                    attached,
+                    node.get("column_name"),
+                    (node.get("config") or {}).get("severity"),
+                    status,
+                    int(failures) if isinstance(failures, (int, float)) else None,
+                    result.get("message"),
+                    seconds,
+                    compiled[:COMPILED_SQL_MAX_CHARS] if compiled else None,
+                    sample,
+                    sample_error,
+                )
+            )
     _insert(con, "model_runs", model_rows)
     _insert(con, "test_results", test_rows)
     return samples
@@ -688,15 +738,22 @@ def _record_freshness(
         criteria = result.get("criteria") or {}
         status = _status(result.get("status"))
         name = source.get("identifier") or source.get("name") or uid.rsplit(".", 1)[-1]
-        rows.append((
-            invocation_id, uid, source.get("source_name") or uid.split(".")[-2],
-            source.get("name") or uid.rsplit(".", 1)[-1],
-            f"{source['schema']}.{name}" if source.get("schema") else None,
-            status, _ts(result.get("max_loaded_at")), _ts(result.get("snapshotted_at")),
-            result.get("max_loaded_at_time_ago_in_s"),
-            _period_seconds(criteria.get("warn_after")), _period_seconds(criteria.get("error_after")),
-            result.get("message") or result.get("error"),
-        ))
+        rows.append(
+            (
+                invocation_id,
+                uid,
+                source.get("source_name") or uid.split(".")[-2],
+                source.get("name") or uid.rsplit(".", 1)[-1],
+                f"{source['schema']}.{name}" if source.get("schema") else None,
+                status,
+                _ts(result.get("max_loaded_at")),
+                _ts(result.get("snapshotted_at")),
+                result.get("max_loaded_at_time_ago_in_s"),
+                _period_seconds(criteria.get("warn_after")),
+                _period_seconds(criteria.get("error_after")),
+                result.get("message") or result.get("error"),
+            )
+        )
     _insert(con, "source_freshness", rows)
 
 
@@ -719,9 +776,7 @@ class Column:
         return "other"
 
 
-def warehouse_columns(
-    con: duckdb.DuckDBPyConnection, schemas: Iterable[str]
-) -> dict[str, list[Column]]:
+def warehouse_columns(con: duckdb.DuckDBPyConnection, schemas: Iterable[str]) -> dict[str, list[Column]]:
     """Columns of every table and view in `schemas`, by `schema.name`."""
     wanted = sorted(set(schemas))
     if not wanted:
@@ -806,8 +861,12 @@ def scoped_query(
 
 
 def _scope(
-    resource_type: str, has_batch: bool, previous: _Previous | None, row_count: int,
-    max_batch: int | None, max_loaded: datetime | None,
+    resource_type: str,
+    has_batch: bool,
+    previous: _Previous | None,
+    row_count: int,
+    max_batch: int | None,
+    max_loaded: datetime | None,
 ) -> tuple[str, int | None]:
     """What changed since the table was last measured: ('full' | 'batch' | 'none', since_batch)."""
     if previous is None or previous.row_count is None:
@@ -815,8 +874,11 @@ def _scope(
     if has_batch and max_batch is not None and previous.max_batch_id is not None:
         if max_batch > previous.max_batch_id:
             return "batch", previous.max_batch_id
-        if (max_batch < previous.max_batch_id or row_count != previous.row_count
-                or max_loaded != previous.max_loaded_at):
+        if (
+            max_batch < previous.max_batch_id
+            or row_count != previous.row_count
+            or max_loaded != previous.max_loaded_at
+        ):
             return "full", None  # rebuilt or reloaded, not appended to
         return "none", None
     if resource_type == "source":
@@ -848,20 +910,26 @@ def _measure(
         if not changed:
             continue
         sql, keys = whole_table_query(rel.relation, cols)
-        whole = dict(zip(keys, con.execute(sql).fetchall()[0]))
+        whole = dict(zip(keys, con.execute(sql).fetchall()[0], strict=True))
         row_count = int(whole["row_count"])
         max_batch = whole.get("max_batch_id")
         max_loaded = whole.get("max_loaded_at")
         has_batch = "max_batch_id" in whole
         prev = previous.get(rel.relation)
-        scope, since = _scope(rel.resource_type, has_batch, prev, row_count,
-                              None if max_batch is None else int(max_batch), max_loaded)
+        scope, since = _scope(
+            rel.resource_type,
+            has_batch,
+            prev,
+            row_count,
+            None if max_batch is None else int(max_batch),
+            max_loaded,
+        )
         values: dict[str, Any] = {"scope_rows": 0}
         if scope != "none":
             # Rows the aggregate will read (for append-only tables; a bound otherwise).
             expected = row_count if scope == "full" or prev is None else row_count - (prev.row_count or 0)
             sql, keys = scoped_query(rel.relation, cols, since, distinct=expected <= DISTINCT_MAX_ROWS)
-            values = dict(zip(keys, con.execute(sql).fetchall()[0]))
+            values = dict(zip(keys, con.execute(sql).fetchall()[0], strict=True))
         scope_rows = int(values["scope_rows"])
         if has_batch and scope in ("batch", "none"):
             rows_added: int | None = scope_rows
@@ -870,23 +938,46 @@ def _measure(
             rows_added = None if prev is None or prev.row_count is None else row_count - prev.row_count
             new_batches = None
         lag = (started_at - max_loaded).total_seconds() if isinstance(max_loaded, datetime) else None
-        out.table_rows.append((
-            invocation_id, rel.relation, rel.unique_id, rel.resource_type, started_at, row_count,
-            rows_added, new_batches, None if max_batch is None else int(max_batch), max_loaded, lag,
-            scope, scope_rows,
-        ))
+        out.table_rows.append(
+            (
+                invocation_id,
+                rel.relation,
+                rel.unique_id,
+                rel.resource_type,
+                started_at,
+                row_count,
+                rows_added,
+                new_batches,
+                None if max_batch is None else int(max_batch),
+                max_loaded,
+                lag,
+                scope,
+                scope_rows,
+            )
+        )
         if scope_rows == 0:
             continue
         for index, column in enumerate(c for c in cols if c.name not in METADATA_COLUMNS):
             non_null = int(values[f"{index}:non_null"])
             distinct = values.get(f"{index}:distinct")
-            out.column_rows.append((
-                invocation_id, rel.relation, column.name, column.data_type, scope, scope_rows,
-                scope_rows - non_null, 100.0 * (scope_rows - non_null) / scope_rows,
-                None if distinct is None else int(distinct),
-                values.get(f"{index}:min"), values.get(f"{index}:max"), values.get(f"{index}:avg"),
-                values.get(f"{index}:min_length"), values.get(f"{index}:max_length"),
-            ))
+            out.column_rows.append(
+                (
+                    invocation_id,
+                    rel.relation,
+                    column.name,
+                    column.data_type,
+                    scope,
+                    scope_rows,
+                    scope_rows - non_null,
+                    100.0 * (scope_rows - non_null) / scope_rows,
+                    None if distinct is None else int(distinct),
+                    values.get(f"{index}:min"),
+                    values.get(f"{index}:max"),
+                    values.get(f"{index}:avg"),
+                    values.get(f"{index}:min_length"),
+                    values.get(f"{index}:max_length"),
+                )
+            )
     return out
 
 
@@ -899,7 +990,7 @@ def _manifest_rows(invocation_id: str, manifest: Manifest) -> list[tuple]:
             continue
         depends = (node.get("depends_on") or {}).get("nodes") or []
         attached = node.get("attached_node")
-        for uid in ([attached] if attached else depends):
+        for uid in [attached] if attached else depends:
             tests[uid] = tests.get(uid, 0) + 1
         if attached and node.get("column_name"):
             tested_columns.setdefault(attached, set()).add(str(node["column_name"]))
@@ -924,16 +1015,25 @@ def _manifest_rows(invocation_id: str, manifest: Manifest) -> list[tuple]:
             relation = f"{resource.get('schema')}.{name}"
         columns = resource.get("columns") or {}
         documented = sorted(n for n, c in columns.items() if (c.get("description") or "").strip())
-        rows.append((
-            invocation_id, uid, kind, resource.get("name"), relation, _layer(resource),
-            (resource.get("config") or {}).get("materialized"),
-            (resource.get("description") or "").strip()[:500],
-            json.dumps(sorted(columns)), json.dumps(documented),
-            json.dumps(sorted(tested_columns.get(uid, set()))),
-            tests.get(uid, 0), unit_tests.get(uid, 0),
-            json.dumps((resource.get("depends_on") or {}).get("nodes") or []),
-            json.dumps(anomaly_meta(resource), default=str),
-        ))
+        rows.append(
+            (
+                invocation_id,
+                uid,
+                kind,
+                resource.get("name"),
+                relation,
+                _layer(resource),
+                (resource.get("config") or {}).get("materialized"),
+                (resource.get("description") or "").strip()[:500],
+                json.dumps(sorted(columns)),
+                json.dumps(documented),
+                json.dumps(sorted(tested_columns.get(uid, set()))),
+                tests.get(uid, 0),
+                unit_tests.get(uid, 0),
+                json.dumps((resource.get("depends_on") or {}).get("nodes") or []),
+                json.dumps(anomaly_meta(resource), default=str),
+            )
+        )
     return rows
 
 
@@ -966,7 +1066,7 @@ def record_dbt_invocation(settings: Settings, dbt_result: Any) -> RecordOutcome 
                 tests_from_batch=os.environ.get("TPCH_ELT_TESTS_FROM_BATCH") or None,
                 clock_start=clock_start,
             )
-    except Exception as exc:  # noqa: BLE001 - observability must not break the build
+    except Exception as exc:
         print(
             f"warning: observability history not recorded for this dbt invocation "
             f"({_first_line(exc)}); the build result is unaffected",

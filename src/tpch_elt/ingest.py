@@ -28,8 +28,8 @@ import duckdb
 
 from tpch_elt.batches import BatchPlan, batch_dir, read_plan
 from tpch_elt.errors import PipelineError
-from tpch_elt.lock import warehouse_lock
 from tpch_elt.load import BATCHES_TABLE, RAW_SCHEMA, ensure_batches_table, utc_now
+from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
 
@@ -121,9 +121,11 @@ def loaded_batches(con: duckdb.DuckDBPyConnection) -> list[BatchRecord]:
 
 
 def initial_landing_dir(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
-    row = con.execute(f"select source from {BATCHES_TABLE} where kind = 'initial'").fetchall() if (
-        table_exists(con, RAW_SCHEMA, "_batches")
-    ) else []
+    row = (
+        con.execute(f"select source from {BATCHES_TABLE} where kind = 'initial'").fetchall()
+        if (table_exists(con, RAW_SCHEMA, "_batches"))
+        else []
+    )
     if not row:
         raise PipelineError(
             f"warehouse {warehouse} has no initial load: run `tpch-elt load` (or `tpch-elt run`) first"
@@ -156,8 +158,7 @@ def ingest(settings: Settings, batch_id: int | None = None) -> IngestResult:
             if batch_id is None:
                 return IngestResult(None, "nothing pending")
             raise PipelineError(
-                f"batch {batch_id} does not exist: the plan in {landing} has "
-                f"{len(plan.batches)} batches"
+                f"batch {batch_id} does not exist: the plan in {landing} has {len(plan.batches)} batches"
             )
         if wanted != next_id:
             raise PipelineError(
@@ -173,9 +174,7 @@ def ingest(settings: Settings, batch_id: int | None = None) -> IngestResult:
         return _append_batch(con, wanted, files)
 
 
-def _append_batch(
-    con: duckdb.DuckDBPyConnection, batch_id: int, files: dict[str, Path]
-) -> IngestResult:
+def _append_batch(con: duckdb.DuckDBPyConnection, batch_id: int, files: dict[str, Path]) -> IngestResult:
     loaded_at = utc_now()
     stamp = f"cast('{loaded_at.isoformat(sep=' ')}' as timestamp)"
     result = IngestResult(batch_id, "ingested", loaded_at=loaded_at)
@@ -237,9 +236,9 @@ def _append_batch(
                 """
             )
             result.rows[table] = int(
-                con.execute(
-                    f"select count(*) from checked_{table} where _reject_reason is null"
-                ).fetchall()[0][0]
+                con.execute(f"select count(*) from checked_{table} where _reject_reason is null").fetchall()[
+                    0
+                ][0]
             )
             for reason, count in con.execute(
                 f"select _reject_reason, count(*) from checked_{table} "
@@ -256,7 +255,13 @@ def _append_batch(
                 loaded_at,
             ],
         )
-        for name in ("batch_orders", "batch_lineitem", "checked_orders", "checked_lineitem", "accepted_orders"):
+        for name in (
+            "batch_orders",
+            "batch_lineitem",
+            "checked_orders",
+            "checked_lineitem",
+            "accepted_orders",
+        ):
             con.execute(f"drop table if exists {name}")
         con.execute("commit")
     except duckdb.Error as exc:

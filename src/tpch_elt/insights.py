@@ -11,9 +11,10 @@ _mart__exposures.yml.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import duckdb
 
@@ -53,7 +54,7 @@ class Insight:
     question: str
     mart: str
     exposure: str
-    answer: Callable[["Marts"], Answer]
+    answer: Callable[[Marts], Answer]
     proxy: str | None = None
 
 
@@ -66,7 +67,7 @@ class Marts:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         cursor = self._con.execute(sql, list(params))
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values)) for values in cursor.fetchall()]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row:
         rows = self.rows(sql, params)
@@ -146,15 +147,28 @@ def bq01(m: Marts) -> Answer:
     labels = [r["part_name"] for r in top]
     chart = bar_chart(
         labels,
-        [Series("net revenue", [_f(r["net_revenue"]) for r in top]),
-         Series("gross margin", [_f(r["gross_margin"]) for r in top])],
+        [
+            Series("net revenue", [_f(r["net_revenue"]) for r in top]),
+            Series("gross margin", [_f(r["gross_margin"]) for r in top]),
+        ],
         title=f"Top {TOP_N} products by net revenue, with their gross margin",
         label_width=270,
     )
     table = Table(
         ["product", "brand", "type", "units", "net revenue", "gross margin", "margin", "margin rank"],
-        [[r["part_name"], r["brand"], r["part_type"], number(r["quantity"]), _money(r["net_revenue"]),
-          _money(r["gross_margin"]), _pct(r["margin_rate"]), number(r["margin_rank"])] for r in top],
+        [
+            [
+                r["part_name"],
+                r["brand"],
+                r["part_type"],
+                number(r["quantity"]),
+                _money(r["net_revenue"]),
+                _money(r["gross_margin"]),
+                _pct(r["margin_rate"]),
+                number(r["margin_rank"]),
+            ]
+            for r in top
+        ],
         [False, False, False, True, True, True, True, True],
         f"Top {TOP_N} products by net revenue",
     )
@@ -215,9 +229,25 @@ def bq02(m: Marts) -> Answer:
         title="Average lifetime value per customer: RFM segment × market segment",
     )
     table = Table(
-        ["market segment", "RFM segment", "customers", "avg lifetime value", "lifetime value", "share of value"],
-        [[c["market_segment"], c["rfm_segment"], number(c["customer_count"]), _money(c["avg_lifetime_value"]),
-          _money(c["lifetime_value"]), _pct(c["lifetime_value_share"])] for c in cells[:TOP_N]],
+        [
+            "market segment",
+            "RFM segment",
+            "customers",
+            "avg lifetime value",
+            "lifetime value",
+            "share of value",
+        ],
+        [
+            [
+                c["market_segment"],
+                c["rfm_segment"],
+                number(c["customer_count"]),
+                _money(c["avg_lifetime_value"]),
+                _money(c["lifetime_value"]),
+                _pct(c["lifetime_value_share"]),
+            ]
+            for c in cells[:TOP_N]
+        ],
         [False, False, True, True, True, True],
         f"Top {TOP_N} of {len(cells)} segment pairs by average lifetime value",
     )
@@ -273,11 +303,27 @@ def bq03(m: Marts) -> Answer:
         label_every=_months(len(labels)),
     )
     table = Table(
-        ["season", "months", "orders / day", "net revenue / day", "net revenue / month", "margin",
-         "avg order value"],
-        [[s["season"], number(s["months"]), number(s["orders_per_day"], 1), _money(s["revenue_per_day"]),
-          _money(s["revenue_per_month"]), _pct(s["margin_rate"], 2), _money(s["avg_order_value"])]
-         for s in seasons],
+        [
+            "season",
+            "months",
+            "orders / day",
+            "net revenue / day",
+            "net revenue / month",
+            "margin",
+            "avg order value",
+        ],
+        [
+            [
+                s["season"],
+                number(s["months"]),
+                number(s["orders_per_day"], 1),
+                _money(s["revenue_per_day"]),
+                _money(s["revenue_per_month"]),
+                _pct(s["margin_rate"], 2),
+                _money(s["avg_order_value"]),
+            ]
+            for s in seasons
+        ],
         [False, True, True, True, True, True, True],
         "Seasons (meteorological, northern hemisphere) over complete months, strongest first",
     )
@@ -322,18 +368,39 @@ def bq04(m: Marts) -> Answer:
     labels = [_pct(r["discount"], 0) for r in levels]
     chart = line_chart(
         labels,
-        [Series("margin at list price", [_f(r["undiscounted_margin_rate"]) for r in levels]),
-         Series("margin after discount", [_f(r["margin_rate"]) for r in levels])],
+        [
+            Series("margin at list price", [_f(r["undiscounted_margin_rate"]) for r in levels]),
+            Series("margin after discount", [_f(r["margin_rate"]) for r in levels]),
+        ],
         title="Gross margin rate by discount level",
         value_format=lambda v: percent(v, 1),
     )
     table = Table(
-        ["discount", "lines", "units / line", "list value", "discount given", "net revenue", "margin",
-         "margin given up", "lines below cost"],
-        [[_pct(r["discount"], 0), number(r["line_count"]), number(r["avg_quantity_per_line"], 2),
-          _money(r["extended_price"]), _money(r["discount_amount"]), _money(r["net_revenue"]),
-          _pct(r["margin_rate"]), _pct(r["margin_given_up_rate"]), number(r["below_cost_line_count"])]
-         for r in levels],
+        [
+            "discount",
+            "lines",
+            "units / line",
+            "list value",
+            "discount given",
+            "net revenue",
+            "margin",
+            "margin given up",
+            "lines below cost",
+        ],
+        [
+            [
+                _pct(r["discount"], 0),
+                number(r["line_count"]),
+                number(r["avg_quantity_per_line"], 2),
+                _money(r["extended_price"]),
+                _money(r["discount_amount"]),
+                _money(r["net_revenue"]),
+                _pct(r["margin_rate"]),
+                _pct(r["margin_given_up_rate"]),
+                number(r["below_cost_line_count"]),
+            ]
+            for r in levels
+        ],
         [False] + [True] * 8,
         "Every discount level",
     )
@@ -377,9 +444,18 @@ def bq05(m: Marts) -> Answer:
     )
     table = Table(
         ["supplier", "nation", "lines", "price index", "return rate", "quality proxy", "cost / quality"],
-        [[r["supplier_name"], r["nation_name"], number(r["line_count"]), number(r["price_index"], 3),
-          _pct(r["return_rate"]), _pct(r["quality_score"]), number(r["cost_to_quality_ratio"], 3)]
-         for r in top],
+        [
+            [
+                r["supplier_name"],
+                r["nation_name"],
+                number(r["line_count"]),
+                number(r["price_index"], 3),
+                _pct(r["return_rate"]),
+                _pct(r["quality_score"]),
+                number(r["cost_to_quality_ratio"], 3),
+            ]
+            for r in top
+        ],
         [False, False, True, True, True, True, True],
         f"Top {TOP_N} suppliers by cost-to-quality ratio",
     )
@@ -441,10 +517,29 @@ def bq06(m: Marts) -> Answer:
         label_every=max(1, round((last - first + 1) / 10)),
     )
     table = Table(
-        ["supplier", "nation", "lines", "on time", "avg days late", "avg lead time", "lead time sd", "max lead"],
-        [[r["supplier_name"], r["nation_name"], number(r["line_count"]), _pct(r["on_time_rate"]),
-          number(r["avg_days_late"], 2), number(r["avg_lead_time_days"], 1),
-          number(r["lead_time_stddev_days"], 1), number(r["max_lead_time_days"])] for r in worst],
+        [
+            "supplier",
+            "nation",
+            "lines",
+            "on time",
+            "avg days late",
+            "avg lead time",
+            "lead time sd",
+            "max lead",
+        ],
+        [
+            [
+                r["supplier_name"],
+                r["nation_name"],
+                number(r["line_count"]),
+                _pct(r["on_time_rate"]),
+                number(r["avg_days_late"], 2),
+                number(r["avg_lead_time_days"], 1),
+                number(r["lead_time_stddev_days"], 1),
+                number(r["max_lead_time_days"]),
+            ]
+            for r in worst
+        ],
         [False, False, True, True, True, True, True, True],
         f"The {TOP_N} least reliable suppliers (lead time = order to receipt, days)",
     )
@@ -507,8 +602,18 @@ def bq07(m: Marts) -> Answer:
     )
     table = Table(
         ["customer region", "supplier region", "lines", "units", "transit days", "lead days", "late"],
-        [[p["customer_region_name"], p["supplier_region_name"], number(p["lines"]), compact(_f(p["quantity"])),
-          number(p["transit"], 2), number(p["lead"], 2), _pct(p["late_rate"])] for p in pairs[:TOP_N]],
+        [
+            [
+                p["customer_region_name"],
+                p["supplier_region_name"],
+                number(p["lines"]),
+                compact(_f(p["quantity"])),
+                number(p["transit"], 2),
+                number(p["lead"], 2),
+                _pct(p["late_rate"]),
+            ]
+            for p in pairs[:TOP_N]
+        ],
         [False, False, True, True, True, True, True],
         f"Top {TOP_N} of {len(pairs)} region pairs by lead time",
     )
@@ -541,7 +646,7 @@ def bq08(m: Marts) -> Answer:
                top_supplier_share, shipped_quantity, alternate_available_quantity, alternate_cover_years
         from mart.mart_part_supply_risk
         where risk_tier <> 'diversified'
-        order by case risk_tier {' '.join(f"when '{t}' then {i}" for i, t in enumerate(_RISK_ORDER))} end,
+        order by case risk_tier {" ".join(f"when '{t}' then {i}" for i, t in enumerate(_RISK_ORDER))} end,
                  top_supplier_share desc nulls last, shipped_quantity desc, part_key
         limit ?
         """,
@@ -553,13 +658,18 @@ def bq08(m: Marts) -> Answer:
 
     at_risk = sum(parts(t) for t in _RISK_ORDER[:-1])
     suppliers = (
-        f"{number(total['min_s'])}" if total["min_s"] == total["max_s"]
+        f"{number(total['min_s'])}"
+        if total["min_s"] == total["max_s"]
         else f"{number(total['min_s'])}–{number(total['max_s'])}"
     )
-    covers = [float(tiers[t]["cover"]) for t in _RISK_ORDER[:-1] if t in tiers and tiers[t]["cover"] is not None]
+    covers = [
+        float(tiers[t]["cover"]) for t in _RISK_ORDER[:-1] if t in tiers and tiers[t]["cover"] is not None
+    ]
     cover_text = (
         f"; even for these, the other suppliers' stock covers a median {number(median(covers), 1)} years of "
-        "demand" if covers else ""
+        "demand"
+        if covers
+        else ""
     )
     sentence = (
         f"{number(parts('single supplier'))} of {number(total['parts'])} parts are single-sourced (each part has "
@@ -576,11 +686,31 @@ def bq08(m: Marts) -> Answer:
         label_width=160,
     )
     table = Table(
-        ["part", "risk tier", "suppliers", "active", "regions", "top supplier share", "units shipped",
-         "alternate stock", "alternate cover (years)"],
-        [[r["part_name"], r["risk_tier"], number(r["supplier_count"]), number(r["active_supplier_count"]),
-          number(r["supplier_region_count"]), _pct(r["top_supplier_share"]), number(r["shipped_quantity"]),
-          number(r["alternate_available_quantity"]), number(r["alternate_cover_years"], 1)] for r in riskiest],
+        [
+            "part",
+            "risk tier",
+            "suppliers",
+            "active",
+            "regions",
+            "top supplier share",
+            "units shipped",
+            "alternate stock",
+            "alternate cover (years)",
+        ],
+        [
+            [
+                r["part_name"],
+                r["risk_tier"],
+                number(r["supplier_count"]),
+                number(r["active_supplier_count"]),
+                number(r["supplier_region_count"]),
+                _pct(r["top_supplier_share"]),
+                number(r["shipped_quantity"]),
+                number(r["alternate_available_quantity"]),
+                number(r["alternate_cover_years"], 1),
+            ]
+            for r in riskiest
+        ],
         [False, False, True, True, True, True, True, True, True],
         f"The {TOP_N} riskiest parts",
     )
@@ -612,7 +742,9 @@ def bq09(m: Marts) -> Answer:
     weakest = min(ordering, key=lambda s: float(s["value_share"]) / float(s["customer_share"]))
     none = next((s for s in segments if s["orders_per_customer"] is None), None)
     none_text = (
-        f", and {_pct(none['customer_share'])} of customers ({none['rfm_segment']}) never ordered" if none else ""
+        f", and {_pct(none['customer_share'])} of customers ({none['rfm_segment']}) never ordered"
+        if none
+        else ""
     )
     sentence = (
         f"{key['rfm_segment']} are the key segment: {_pct(key['customer_share'])} of customers bringing "
@@ -622,18 +754,36 @@ def bq09(m: Marts) -> Answer:
     )
     chart = bar_chart(
         [s["rfm_segment"] for s in segments],
-        [Series("share of customers", [_f(s["customer_share"]) for s in segments]),
-         Series("share of lifetime value", [_f(s["value_share"]) for s in segments])],
+        [
+            Series("share of customers", [_f(s["customer_share"]) for s in segments]),
+            Series("share of lifetime value", [_f(s["value_share"]) for s in segments]),
+        ],
         title="RFM segments: share of customers vs share of lifetime value",
         value_format=lambda v: percent(v, 0),
         label_width=140,
     )
     table = Table(
-        ["RFM segment", "customers", "share of customers", "share of value", "orders / customer",
-         "avg order value", "days since last order"],
-        [[s["rfm_segment"], number(s["customers"]), _pct(s["customer_share"]), _pct(s["value_share"]),
-          number(s["orders_per_customer"], 1), _money(s["avg_order_value"]), number(s["recency"], 0)]
-         for s in segments],
+        [
+            "RFM segment",
+            "customers",
+            "share of customers",
+            "share of value",
+            "orders / customer",
+            "avg order value",
+            "days since last order",
+        ],
+        [
+            [
+                s["rfm_segment"],
+                number(s["customers"]),
+                _pct(s["customer_share"]),
+                _pct(s["value_share"]),
+                number(s["orders_per_customer"], 1),
+                _money(s["avg_order_value"]),
+                number(s["recency"], 0),
+            ]
+            for s in segments
+        ],
         [False, True, True, True, True, True, True],
         "RFM segments by share of lifetime value",
     )
@@ -681,12 +831,31 @@ def bq10(m: Marts) -> Answer:
         highlight=[bands.index(high)],
     )
     table = Table(
-        ["frequency band", "orders", "customers", "at risk", "at-risk rate", "value at risk", "share of value",
-         "days since last order", "usual gap (days)"],
-        [[f"F{b['frequency_score']}", f"{b['min_order_count']}–{b['max_order_count']}",
-          number(b["customer_count"]), number(b["churn_risk_customer_count"]), _pct(b["churn_risk_rate"]),
-          _money(b["churn_risk_lifetime_value"]), _pct(b["churn_risk_value_share"]),
-          number(b["avg_recency_days"], 0), number(b["avg_days_between_orders"], 0)] for b in bands],
+        [
+            "frequency band",
+            "orders",
+            "customers",
+            "at risk",
+            "at-risk rate",
+            "value at risk",
+            "share of value",
+            "days since last order",
+            "usual gap (days)",
+        ],
+        [
+            [
+                f"F{b['frequency_score']}",
+                f"{b['min_order_count']}–{b['max_order_count']}",
+                number(b["customer_count"]),
+                number(b["churn_risk_customer_count"]),
+                _pct(b["churn_risk_rate"]),
+                _money(b["churn_risk_lifetime_value"]),
+                _pct(b["churn_risk_value_share"]),
+                number(b["avg_recency_days"], 0),
+                number(b["avg_days_between_orders"], 0),
+            ]
+            for b in bands
+        ],
         [False, True, True, True, True, True, True, True, True],
         "Order-frequency quintiles of ordering customers",
     )
@@ -736,10 +905,27 @@ def bq11(m: Marts) -> Answer:
         label_width=120,
     )
     table = Table(
-        ["region", "customers", "acquired", "acquisition rate", "avg lifetime value", "avg CAC (proxy)",
-         "LTV : CAC"],
-        [[r["region_name"], number(r["customers"]), number(r["acquired"]), _pct(r["acquisition_rate"]),
-          _money(r["avg_ltv"]), _money(r["avg_cac"]), number(r["ltv_to_cac"], 1)] for r in regions],
+        [
+            "region",
+            "customers",
+            "acquired",
+            "acquisition rate",
+            "avg lifetime value",
+            "avg CAC (proxy)",
+            "LTV : CAC",
+        ],
+        [
+            [
+                r["region_name"],
+                number(r["customers"]),
+                number(r["acquired"]),
+                _pct(r["acquisition_rate"]),
+                _money(r["avg_ltv"]),
+                _money(r["avg_cac"]),
+                number(r["ltv_to_cac"], 1),
+            ]
+            for r in regions
+        ],
         [False, True, True, True, True, True, True],
         "Customer regions by LTV : CAC (proxy)",
     )
@@ -782,9 +968,18 @@ def bq12(m: Marts) -> Answer:
     )
     table = Table(
         ["nation", "region", "category", "net revenue", "share of nation", "share overall", "index"],
-        [[c["nation_name"], c["region_name"], c["part_category"], _money(c["net_revenue"]),
-          _pct(c["nation_revenue_share"], 2), _pct(c["overall_revenue_share"], 2),
-          number(c["preference_index"], 3)] for c in cells[:TOP_N]],
+        [
+            [
+                c["nation_name"],
+                c["region_name"],
+                c["part_category"],
+                _money(c["net_revenue"]),
+                _pct(c["nation_revenue_share"], 2),
+                _pct(c["overall_revenue_share"], 2),
+                number(c["preference_index"], 3),
+            ]
+            for c in cells[:TOP_N]
+        ],
         [False, False, False, True, True, True, True],
         f"Top {TOP_N} of {len(cells)} nation × category preferences",
     )
@@ -832,11 +1027,29 @@ def bq13(m: Marts) -> Answer:
         label_every=_months(len(labels)),
     )
     table = Table(
-        ["month", "orders / day", "lines / day", "units / day", "busiest day (orders)", "busiest day (lines)",
-         "clerks", "orders / clerk"],
-        [[f"{r['order_month']:%Y-%m}", number(r["orders_per_day"], 1), number(r["lines_per_day"], 0),
-          number(r["units_per_day"], 0), number(r["peak_day_order_count"]), number(r["peak_day_line_count"]),
-          number(r["active_clerk_count"]), number(r["orders_per_clerk"], 1)] for r in ranked[:TOP_N]],
+        [
+            "month",
+            "orders / day",
+            "lines / day",
+            "units / day",
+            "busiest day (orders)",
+            "busiest day (lines)",
+            "clerks",
+            "orders / clerk",
+        ],
+        [
+            [
+                f"{r['order_month']:%Y-%m}",
+                number(r["orders_per_day"], 1),
+                number(r["lines_per_day"], 0),
+                number(r["units_per_day"], 0),
+                number(r["peak_day_order_count"]),
+                number(r["peak_day_line_count"]),
+                number(r["active_clerk_count"]),
+                number(r["orders_per_clerk"], 1),
+            ]
+            for r in ranked[:TOP_N]
+        ],
         [False] + [True] * 7,
         f"The {TOP_N} busiest complete months",
     )
@@ -901,11 +1114,31 @@ def bq14(m: Marts) -> Answer:
         label_width=200,
     )
     table = Table(
-        ["order", "signals", "customer", "nation", "order date", "net revenue", "margin", "customer balance",
-         "value z-score"],
-        [[str(r["order_key"]), ", ".join(labels.get(t, t) for t in r["types"].split(", ")), r["customer_name"], r["nation_name"], str(r["order_date"]),
-          _money(r["net_revenue"]), _money(r["gross_margin"]), number(r["account_balance"], 2),
-          number(r["zscore"], 2)] for r in top],
+        [
+            "order",
+            "signals",
+            "customer",
+            "nation",
+            "order date",
+            "net revenue",
+            "margin",
+            "customer balance",
+            "value z-score",
+        ],
+        [
+            [
+                str(r["order_key"]),
+                ", ".join(labels.get(t, t) for t in r["types"].split(", ")),
+                r["customer_name"],
+                r["nation_name"],
+                str(r["order_date"]),
+                _money(r["net_revenue"]),
+                _money(r["gross_margin"]),
+                number(r["account_balance"], 2),
+                number(r["zscore"], 2),
+            ]
+            for r in top
+        ],
         [True, False, False, False, False, True, True, True, True],
         f"The {TOP_N} most suspicious of {number(flagged['orders'])} flagged orders (most signals, then value)",
     )
@@ -940,20 +1173,43 @@ def bq15(m: Marts) -> Answer:
     )
     chart = bar_chart(
         [r["ship_mode"] for r in modes],
-        [Series("satisfaction proxy", [_f(r["satisfaction_proxy"]) for r in modes]),
-         Series("late rate", [_f(r["late_rate"]) for r in modes]),
-         Series("return rate", [_f(r["return_rate"]) for r in modes])],
+        [
+            Series("satisfaction proxy", [_f(r["satisfaction_proxy"]) for r in modes]),
+            Series("late rate", [_f(r["late_rate"]) for r in modes]),
+            Series("return rate", [_f(r["return_rate"]) for r in modes]),
+        ],
         title="Ship modes: satisfaction proxy, late rate and return rate",
         value_format=lambda v: percent(v, 1),
         label_width=90,
     )
     table = Table(
-        ["ship mode", "lines", "units", "share of lines", "units / line", "transit days", "lead days", "late",
-         "returned", "satisfaction proxy"],
-        [[r["ship_mode"], number(r["line_count"]), compact(_f(r["quantity"])), _pct(r["line_share"]),
-          number(r["avg_quantity_per_line"], 2), number(r["avg_transit_days"], 2),
-          number(r["avg_lead_time_days"], 1), _pct(r["late_rate"]), _pct(r["return_rate"]),
-          _pct(r["satisfaction_proxy"], 2)] for r in modes],
+        [
+            "ship mode",
+            "lines",
+            "units",
+            "share of lines",
+            "units / line",
+            "transit days",
+            "lead days",
+            "late",
+            "returned",
+            "satisfaction proxy",
+        ],
+        [
+            [
+                r["ship_mode"],
+                number(r["line_count"]),
+                compact(_f(r["quantity"])),
+                _pct(r["line_share"]),
+                number(r["avg_quantity_per_line"], 2),
+                number(r["avg_transit_days"], 2),
+                number(r["avg_lead_time_days"], 1),
+                _pct(r["late_rate"]),
+                _pct(r["return_rate"]),
+                _pct(r["satisfaction_proxy"], 2),
+            ]
+            for r in modes
+        ],
         [False] + [True] * 9,
         "Every ship mode, best satisfaction proxy first",
     )
@@ -1016,12 +1272,33 @@ def bq16(m: Marts) -> Answer:
         label_width=130,
     )
     table = Table(
-        ["part", "supplier", "status", "held", "annual demand", "lead time (days)", "safety stock",
-         "optimal level", "days of cover", "excess value"],
-        [[r["part_name"], str(r["supplier_key"]), r["stock_status"], number(r["available_quantity"]),
-          number(r["annual_demand"], 1), number(r["avg_lead_time_days"], 1), number(r["safety_stock"], 1),
-          number(r["target_stock_level"], 1), number(r["days_of_cover"], 0), _money(r["excess_value"])]
-         for r in top],
+        [
+            "part",
+            "supplier",
+            "status",
+            "held",
+            "annual demand",
+            "lead time (days)",
+            "safety stock",
+            "optimal level",
+            "days of cover",
+            "excess value",
+        ],
+        [
+            [
+                r["part_name"],
+                str(r["supplier_key"]),
+                r["stock_status"],
+                number(r["available_quantity"]),
+                number(r["annual_demand"], 1),
+                number(r["avg_lead_time_days"], 1),
+                number(r["safety_stock"], 1),
+                number(r["target_stock_level"], 1),
+                number(r["days_of_cover"], 0),
+                _money(r["excess_value"]),
+            ]
+            for r in top
+        ],
         [False, True, False, True, True, True, True, True, True, True],
         f"The {TOP_N} positions with the most excess stock value",
     )
@@ -1031,58 +1308,138 @@ def bq16(m: Marts) -> Answer:
 # -- the page ------------------------------------------------------------------
 
 INSIGHTS: tuple[Insight, ...] = (
-    Insight("BQ01", "Which products perform best by revenue and margin?", "mart_product_performance",
-            "insights_products_and_pricing", bq01,
-            proxy="Margin is net revenue minus the supplier's supply cost of the units: TPC-H records no other "
-                  "product cost (freight, handling, overhead)."),
-    Insight("BQ02", "Which customer segments have the highest lifetime value?", "mart_customer_segments",
-            "insights_customers", bq02),
-    Insight("BQ03", "What are the seasonal trends in order patterns and profitability?", "mart_sales_trends",
-            "insights_sales_trends", bq03),
-    Insight("BQ04", "What is the impact of discounting on overall profitability?", "mart_discount_impact",
-            "insights_products_and_pricing", bq04),
-    Insight("BQ05", "Which suppliers have the best cost-to-quality ratio?", "mart_supplier_performance",
-            "insights_suppliers_and_inventory", bq05,
-            proxy="TPC-H has no quality inspections. Quality = share of a supplier's settled lines (return "
-                  "outcome known) that were not returned; cost = its price index, supply cost relative to the "
-                  "average offer for the same parts. Ratio = price index / quality (lower is better)."),
-    Insight("BQ06", "What are the lead times and reliability metrics by supplier?", "mart_supplier_performance",
-            "insights_suppliers_and_inventory", bq06),
-    Insight("BQ07", "How does geography affect shipping costs and delivery times?", "mart_shipping_routes",
-            "insights_shipping", bq07,
-            proxy="TPC-H has no freight cost. Cost proxy = the route's distance band (domestic < intra-region < "
-                  "inter-region, customer nation vs supplier nation) and the units it carries."),
-    Insight("BQ08", "Which parts carry single-source supply risk?", "mart_part_supply_risk",
-            "insights_suppliers_and_inventory", bq08,
-            proxy="TPC-H offers every part from several suppliers, so residual risk is measured instead: one "
-                  "supplier delivering every unit, all suppliers in one region, or one supplier carrying at "
-                  "least the var supply_concentration_share of units."),
-    Insight("BQ09", "What are the key customer segments by purchasing behaviour?", "mart_customer_segments",
-            "insights_customers", bq09),
-    Insight("BQ10", "Which customers are at risk of churning, by order frequency?", "mart_churn_risk",
-            "insights_customers", bq10),
-    Insight("BQ11", "How does customer acquisition cost compare with lifetime value by region?",
-            "mart_customer_geography", "insights_customers", bq11,
-            proxy="TPC-H has no marketing spend, so no acquisition cost. Proxy = the discount given on each "
-                  "customer's first order, the money spent to win the customer."),
-    Insight("BQ12", "How do customer preferences vary by geography?", "mart_geographic_preferences",
-            "insights_customers", bq12),
-    Insight("BQ13", "When are the peak ordering periods and what resources do they need?", "mart_sales_trends",
-            "insights_sales_trends", bq13),
-    Insight("BQ14", "Which order patterns indicate potential fraud or data-quality issues?",
-            "mart_order_anomalies", "insights_order_anomalies", bq14,
-            proxy="TPC-H labels no order as fraudulent: these are rule-based signals with thresholds in the "
-                  "anomaly_* dbt vars, to investigate rather than verdicts."),
-    Insight("BQ15", "How do shipping methods affect customer satisfaction and costs?", "mart_shipping_modes",
-            "insights_shipping", bq15,
-            proxy="TPC-H has no satisfaction score and no shipping cost. Satisfaction proxy = share of settled "
-                  "lines that arrived by the commit date and were not returned; cost can only be proxied by "
-                  "the units each mode carries and their time in transit."),
-    Insight("BQ16", "What is the optimal inventory level by part and supplier?", "mart_inventory_health",
-            "insights_suppliers_and_inventory", bq16,
-            proxy="TPC-H has no ordering or holding cost, so no economic order quantity: the optimal level is a "
-                  "periodic-review order-up-to level, daily demand × (longest lead time + review period), from "
-                  "observed demand and lead times."),
+    Insight(
+        "BQ01",
+        "Which products perform best by revenue and margin?",
+        "mart_product_performance",
+        "insights_products_and_pricing",
+        bq01,
+        proxy="Margin is net revenue minus the supplier's supply cost of the units: TPC-H records no other "
+        "product cost (freight, handling, overhead).",
+    ),
+    Insight(
+        "BQ02",
+        "Which customer segments have the highest lifetime value?",
+        "mart_customer_segments",
+        "insights_customers",
+        bq02,
+    ),
+    Insight(
+        "BQ03",
+        "What are the seasonal trends in order patterns and profitability?",
+        "mart_sales_trends",
+        "insights_sales_trends",
+        bq03,
+    ),
+    Insight(
+        "BQ04",
+        "What is the impact of discounting on overall profitability?",
+        "mart_discount_impact",
+        "insights_products_and_pricing",
+        bq04,
+    ),
+    Insight(
+        "BQ05",
+        "Which suppliers have the best cost-to-quality ratio?",
+        "mart_supplier_performance",
+        "insights_suppliers_and_inventory",
+        bq05,
+        proxy="TPC-H has no quality inspections. Quality = share of a supplier's settled lines (return "
+        "outcome known) that were not returned; cost = its price index, supply cost relative to the "
+        "average offer for the same parts. Ratio = price index / quality (lower is better).",
+    ),
+    Insight(
+        "BQ06",
+        "What are the lead times and reliability metrics by supplier?",
+        "mart_supplier_performance",
+        "insights_suppliers_and_inventory",
+        bq06,
+    ),
+    Insight(
+        "BQ07",
+        "How does geography affect shipping costs and delivery times?",
+        "mart_shipping_routes",
+        "insights_shipping",
+        bq07,
+        proxy="TPC-H has no freight cost. Cost proxy = the route's distance band (domestic < intra-region < "
+        "inter-region, customer nation vs supplier nation) and the units it carries.",
+    ),
+    Insight(
+        "BQ08",
+        "Which parts carry single-source supply risk?",
+        "mart_part_supply_risk",
+        "insights_suppliers_and_inventory",
+        bq08,
+        proxy="TPC-H offers every part from several suppliers, so residual risk is measured instead: one "
+        "supplier delivering every unit, all suppliers in one region, or one supplier carrying at "
+        "least the var supply_concentration_share of units.",
+    ),
+    Insight(
+        "BQ09",
+        "What are the key customer segments by purchasing behaviour?",
+        "mart_customer_segments",
+        "insights_customers",
+        bq09,
+    ),
+    Insight(
+        "BQ10",
+        "Which customers are at risk of churning, by order frequency?",
+        "mart_churn_risk",
+        "insights_customers",
+        bq10,
+    ),
+    Insight(
+        "BQ11",
+        "How does customer acquisition cost compare with lifetime value by region?",
+        "mart_customer_geography",
+        "insights_customers",
+        bq11,
+        proxy="TPC-H has no marketing spend, so no acquisition cost. Proxy = the discount given on each "
+        "customer's first order, the money spent to win the customer.",
+    ),
+    Insight(
+        "BQ12",
+        "How do customer preferences vary by geography?",
+        "mart_geographic_preferences",
+        "insights_customers",
+        bq12,
+    ),
+    Insight(
+        "BQ13",
+        "When are the peak ordering periods and what resources do they need?",
+        "mart_sales_trends",
+        "insights_sales_trends",
+        bq13,
+    ),
+    Insight(
+        "BQ14",
+        "Which order patterns indicate potential fraud or data-quality issues?",
+        "mart_order_anomalies",
+        "insights_order_anomalies",
+        bq14,
+        proxy="TPC-H labels no order as fraudulent: these are rule-based signals with thresholds in the "
+        "anomaly_* dbt vars, to investigate rather than verdicts.",
+    ),
+    Insight(
+        "BQ15",
+        "How do shipping methods affect customer satisfaction and costs?",
+        "mart_shipping_modes",
+        "insights_shipping",
+        bq15,
+        proxy="TPC-H has no satisfaction score and no shipping cost. Satisfaction proxy = share of settled "
+        "lines that arrived by the commit date and were not returned; cost can only be proxied by "
+        "the units each mode carries and their time in transit.",
+    ),
+    Insight(
+        "BQ16",
+        "What is the optimal inventory level by part and supplier?",
+        "mart_inventory_health",
+        "insights_suppliers_and_inventory",
+        bq16,
+        proxy="TPC-H has no ordering or holding cost, so no economic order quantity: the optimal level is a "
+        "periodic-review order-up-to level, daily demand × (longest lead time + review period), from "
+        "observed demand and lead times.",
+    ),
 )
 
 
@@ -1093,9 +1450,7 @@ def insight_marts() -> list[str]:
 
 def _section(insight: Insight, answer: Answer) -> str:
     table = answer.table
-    proxy = (
-        f'<p class="proxy"><strong>Proxy:</strong> {esc(insight.proxy)}</p>' if insight.proxy else ""
-    )
+    proxy = f'<p class="proxy"><strong>Proxy:</strong> {esc(insight.proxy)}</p>' if insight.proxy else ""
     return (
         f'<section class="bq" id="{insight.bq.lower()}" data-bq="{insight.bq}" data-mart="{insight.mart}">'
         f'<h2><span class="bqid">{insight.bq}</span>{esc(insight.question)}</h2>'
@@ -1124,12 +1479,10 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
     if not scope["orders"]:
         raise PipelineError("mart.mart_orders is empty: load data and run `tpch-elt build` first")
     sections = [_section(insight, insight.answer(marts)) for insight in INSIGHTS]
-    contents = "".join(
-        f'<li><a href="#{i.bq.lower()}">{i.bq}</a> {esc(i.question)}</li>' for i in INSIGHTS
-    )
+    contents = "".join(f'<li><a href="#{i.bq.lower()}">{i.bq}</a> {esc(i.question)}</li>' for i in INSIGHTS)
     intro = (
         f'<p class="answer">As of {scope["as_of"]} (the data\'s last order date; the data starts '
-        f'{scope["first_date"]}): {number(scope["orders"])} orders from {number(scope["customers"])} customers, '
+        f"{scope['first_date']}): {number(scope['orders'])} orders from {number(scope['customers'])} customers, "
         f"{_money(scope['revenue'])} net revenue. Each question below is answered from a tested mart in schema "
         f"<code>{SCHEMA}</code>; money is net revenue after discount, in TPC-H's (unnamed) currency.</p>"
     )

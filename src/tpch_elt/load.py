@@ -10,10 +10,10 @@ Every row carries `_batch_id` (0 for the initial load) and `_loaded_at`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
@@ -41,7 +41,7 @@ class LoadResult:
 
 def utc_now() -> datetime:
     """Current UTC time as a naive timestamp (dbt treats naive as UTC)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _sql_literal(path: Path) -> str:
@@ -66,9 +66,7 @@ def landing_files(settings: Settings, scale_factor: float) -> dict[str, Path]:
 def check_landing_file(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> None:
     """Raise unless `path` is readable Parquet with every column of `spec`."""
     try:
-        described = con.execute(
-            f"describe select * from read_parquet({_sql_literal(path)})"
-        ).fetchall()
+        described = con.execute(f"describe select * from read_parquet({_sql_literal(path)})").fetchall()
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0]
         raise PipelineError(

@@ -12,9 +12,9 @@ verdicts again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import duckdb
 
@@ -69,12 +69,22 @@ def dbt_incidents(con: duckdb.DuckDBPyConnection, invocation_ids: Sequence[str])
         target = (attached or "").rsplit(".", 1)[-1]
         where = f" on {target}{'.' + column if column else ''}" if target else ""
         what = (
-            f"{failures:,} failing row(s)" if status in ("fail", "warn") and failures is not None
+            f"{failures:,} failing row(s)"
+            if status in ("fail", "warn") and failures is not None
             else (message or status).strip().splitlines()[0][:200]
         )
-        incidents.append((order[inv], Incident(
-            f"test:{uid}", "test", "warn" if status == "warn" else "fail", inv, f"{name}{where}: {what}",
-        )))
+        incidents.append(
+            (
+                order[inv],
+                Incident(
+                    f"test:{uid}",
+                    "test",
+                    "warn" if status == "warn" else "fail",
+                    inv,
+                    f"{name}{where}: {what}",
+                ),
+            )
+        )
     for inv, uid, name, message in con.execute(
         f"""
         select invocation_id, unique_id, name, message from {SCHEMA}.model_runs
@@ -97,11 +107,21 @@ def dbt_incidents(con: duckdb.DuckDBPyConnection, invocation_ids: Sequence[str])
             what = (message or "freshness query failed").strip().splitlines()[0][:200]
         else:
             limit = warn_after if status == "warn" else error_after
-            what = f"last load {age / 3600:.1f} h ago" + (f" ({status} after {limit / 3600:g} h)" if limit else "")
-        incidents.append((order[inv], Incident(
-            f"freshness:{uid}", "freshness", "warn" if status == "warn" else "fail", inv,
-            f"{source}.{table}: {what}",
-        )))
+            what = f"last load {age / 3600:.1f} h ago" + (
+                f" ({status} after {limit / 3600:g} h)" if limit else ""
+            )
+        incidents.append(
+            (
+                order[inv],
+                Incident(
+                    f"freshness:{uid}",
+                    "freshness",
+                    "warn" if status == "warn" else "fail",
+                    inv,
+                    f"{source}.{table}: {what}",
+                ),
+            )
+        )
     return [incident for _, incident in sorted(incidents, key=lambda pair: pair[0])]
 
 

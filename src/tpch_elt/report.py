@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Callable, Sequence
 
 import duckdb
 
@@ -122,9 +122,7 @@ def require_tables(con: duckdb.DuckDBPyConnection, schema: str, names: Sequence[
     missing = [name for name in names if not table_exists(con, schema, name)]
     if missing:
         listed = ", ".join(f"{schema}.{name}" for name in missing)
-        raise PipelineError(
-            f"the warehouse lacks {listed}: run `tpch-elt build` (or `tpch-elt run`) first"
-        )
+        raise PipelineError(f"the warehouse lacks {listed}: run `tpch-elt build` (or `tpch-elt run`) first")
 
 
 _CSS = """
@@ -164,7 +162,7 @@ def _document(title: str, subtitle: str, content: str, nav: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         # No favicon request, no referrer; nothing leaves the file.
         '<link rel="icon" href="data:,">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">"
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>{esc(title)}</h1><p>{subtitle}</p><nav>{nav}</nav></header>"
@@ -198,7 +196,7 @@ def _index(pages: Sequence[WrittenPage], page_specs: Sequence[Page], generated: 
     items = "".join(
         f'<li><a href="{esc(written.path.name)}">{esc(spec.title)}</a> — {esc(spec.summary)} '
         f'<span class="meta">({written.size_bytes / 1024:.0f} KiB)</span></li>'
-        for written, spec in zip(pages, page_specs)
+        for written, spec in zip(pages, page_specs, strict=True)
     )
     return _document(
         "tpch-elt reports",
@@ -230,7 +228,7 @@ def write_reports(
         raise PipelineError(
             f"cannot create report directory {out_dir}: {exc.strerror}; choose a writable --data-dir"
         ) from exc
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     nav = f'<a href="{INDEX_FILE}">All reports</a>' + "".join(
         f'<a href="{esc(p.filename)}">{esc(p.title)}</a>' for p in pages
     )

@@ -46,16 +46,38 @@ RAW_SCHEMA = "RAW"
 # quantities are exact NUMBER(15,2) like the DuckDB warehouse's DECIMAL(15,2).
 _DECIMAL_COLUMNS = frozenset(
     {
-        "s_acctbal", "c_acctbal", "p_retailprice", "ps_supplycost", "o_totalprice",
-        "l_quantity", "l_extendedprice", "l_discount", "l_tax",
+        "s_acctbal",
+        "c_acctbal",
+        "p_retailprice",
+        "ps_supplycost",
+        "o_totalprice",
+        "l_quantity",
+        "l_extendedprice",
+        "l_discount",
+        "l_tax",
     }
 )
 _INTEGER_COLUMNS = frozenset(
     {
-        "r_regionkey", "n_nationkey", "n_regionkey", "s_suppkey", "s_nationkey",
-        "c_custkey", "c_nationkey", "p_partkey", "p_size", "ps_partkey", "ps_suppkey",
-        "ps_availqty", "o_orderkey", "o_custkey", "o_shippriority", "l_orderkey",
-        "l_partkey", "l_suppkey", "l_linenumber",
+        "r_regionkey",
+        "n_nationkey",
+        "n_regionkey",
+        "s_suppkey",
+        "s_nationkey",
+        "c_custkey",
+        "c_nationkey",
+        "p_partkey",
+        "p_size",
+        "ps_partkey",
+        "ps_suppkey",
+        "ps_availqty",
+        "o_orderkey",
+        "o_custkey",
+        "o_shippriority",
+        "l_orderkey",
+        "l_partkey",
+        "l_suppkey",
+        "l_linenumber",
     }
 )
 _DATE_COLUMNS = frozenset({"o_orderdate", "l_shipdate", "l_commitdate", "l_receiptdate"})
@@ -93,8 +115,7 @@ def connection_params(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         missing.append("SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH")
     if missing:
         raise PipelineError(
-            f"Snowflake credentials missing: set {', '.join(missing)} "
-            "(see README, \"Running on Snowflake\")"
+            f'Snowflake credentials missing: set {", ".join(missing)} (see README, "Running on Snowflake")'
         )
     params: dict[str, Any] = {
         "account": env["SNOWFLAKE_ACCOUNT"],
@@ -161,9 +182,7 @@ def _copy_sql(spec: TableSpec, batch_id: int, loaded_at: datetime) -> str:
 
 def _put(cursor: Any, path: Path, table: str) -> None:
     # the table's own stage; AUTO_COMPRESS off: Parquet is compressed already
-    cursor.execute(
-        f"put '{_file_url(path)}' @{RAW_SCHEMA}.%{table} auto_compress = false overwrite = true"
-    )
+    cursor.execute(f"put '{_file_url(path)}' @{RAW_SCHEMA}.%{table} auto_compress = false overwrite = true")
 
 
 def _count(cursor: Any, sql: str) -> int:
@@ -174,7 +193,7 @@ def _count(cursor: Any, sql: str) -> int:
 def _check_files(files: dict[TableSpec, Path]) -> None:
     """Raise before anything is uploaded unless every file is readable
     Parquet with its table's columns (the DuckDB loader's check)."""
-    for spec, path in files.items():
+    for path in files.values():
         if not path.is_file():
             raise PipelineError(f"landing file {path} is missing: run `tpch-elt generate` first")
     with duckdb.connect() as con:
@@ -233,9 +252,7 @@ def load_snowflake(
                         f"delete from {RAW_SCHEMA}.{spec.name} "
                         f"where {key} > {int(plan.initial_max_order_key)}"
                     )
-                row_counts[spec.name] = _count(
-                    cursor, f"select count(*) from {RAW_SCHEMA}.{spec.name}"
-                )
+                row_counts[spec.name] = _count(cursor, f"select count(*) from {RAW_SCHEMA}.{spec.name}")
                 if on_table is not None:
                     on_table(spec.name, row_counts[spec.name])
             cursor.execute("commit")
@@ -282,9 +299,7 @@ def append_batch_snowflake(
         if loaded >= batch_id:
             return None
         if loaded != batch_id - 1:
-            raise PipelineError(
-                f"{RAW_SCHEMA} holds batches up to {loaded}: append batch {loaded + 1} first"
-            )
+            raise PipelineError(f"{RAW_SCHEMA} holds batches up to {loaded}: append batch {loaded + 1} first")
         for table, path in files.items():
             current = str(path)
             _put(cursor, path, table)
@@ -327,9 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.batch is None:
                 result = load_snowflake(connection, settings, args.scale_factor)
             else:
-                appended = append_batch_snowflake(
-                    connection, settings, args.scale_factor, args.batch
-                )
+                appended = append_batch_snowflake(connection, settings, args.scale_factor, args.batch)
                 if appended is None:
                     print(f"batch {args.batch} is already loaded: nothing to do")
                     return 0

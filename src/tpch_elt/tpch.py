@@ -29,9 +29,7 @@ class TableSpec:
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("region", ("r_regionkey", "r_name", "r_comment"), 5, fixed=True),
-    TableSpec(
-        "nation", ("n_nationkey", "n_name", "n_regionkey", "n_comment"), 25, fixed=True
-    ),
+    TableSpec("nation", ("n_nationkey", "n_name", "n_regionkey", "n_comment"), 25, fixed=True),
     TableSpec(
         "supplier",
         ("s_suppkey", "s_name", "s_address", "s_nationkey", "s_phone", "s_acctbal", "s_comment"),

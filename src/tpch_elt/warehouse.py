@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -39,8 +39,7 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
             pid = _LOCK_PID.search(message)
             who = f" (pid {pid.group(1)})" if pid else ""
             raise PipelineError(
-                f"warehouse busy{who}: {path} is held by another process; "
-                "wait for it to finish and retry"
+                f"warehouse busy{who}: {path} is held by another process; wait for it to finish and retry"
             ) from exc
         first_line = message.splitlines()[0] if message else type(exc).__name__
         raise PipelineError(
