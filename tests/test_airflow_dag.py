@@ -65,6 +65,10 @@ def downstream_closure(dag, task_id: str) -> set[str]:
     return {task.task_id for task in dag.get_task(task_id).get_flat_relatives(upstream=False)}
 
 
+def upstream_closure(dag, task_id: str) -> set[str]:
+    return {task.task_id for task in dag.get_task(task_id).get_flat_relatives(upstream=True)}
+
+
 def test_dag_file_imports_without_errors_and_without_running_dbt(
     dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,8 +112,13 @@ def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(da
         later_ids = {task_id for task_id in dag.task_ids if task_id.startswith(f"{later}.")}
         for task_id in (t for t in dag.task_ids if t.startswith(f"{earlier}.")):
             assert later_ids <= downstream_closure(dag, task_id), f"{task_id} does not precede {later}"
-    # The report reads the finished marts: it is the one task after everything.
+    # Publishing needs every dbt task (models and tests) to have passed; the
+    # report reads the published marts: it is the one task after everything.
     assert [task.task_id for task in dag.leaves] == ["report"]
+    assert dag.get_task("report").upstream_task_ids == {"publish"}
+    mart_tasks = {task_id for task_id in dag.task_ids if task_id.startswith("mart.")}
+    assert mart_tasks <= upstream_closure(dag, "publish")
+    assert dag.get_task("publish").trigger_rule == "all_success"
     assert len(downstream_closure(dag, "ingest")) == len(dag.tasks) - 1
 
 
@@ -173,7 +182,12 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
     from tpch_elt.errors import PipelineError
 
     dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
-    assert set(dag.task_ids) - {task.task_id for task in dbt_tasks} == {"ingest", "plan_build", "report"}
+    assert set(dag.task_ids) - {task.task_id for task in dbt_tasks} == {
+        "ingest",
+        "plan_build",
+        "publish",
+        "report",
+    }
     hold = {task._pre_execute_hook for task in dbt_tasks}
     release = {task._post_execute_hook for task in dbt_tasks}
     assert len(hold) == len(release) == 1 and None not in hold | release
@@ -215,7 +229,7 @@ def test_snowflake_target_runs_in_parallel_without_the_pool(
     assert errors == {}
     assert {task.pool for task in parsed.tasks} == {"default_pool"}
     # Reports read the embedded DuckDB warehouse: not on Snowflake. No DuckDB writer lock either.
-    assert "report" not in parsed.task_ids
+    assert "report" not in parsed.task_ids and "publish" not in parsed.task_ids
     assert {task._pre_execute_hook for task in parsed.tasks} == {None}
     run = parsed.get_task("mart.mart_orders.run")
     assert run.profile_config.target_name == "snowflake"

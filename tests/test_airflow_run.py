@@ -141,6 +141,11 @@ def assert_batch_one_reached_the_marts(data_dir: Path, manifest: Path) -> None:
         for model in models:
             assert (layer, model) in relations, f"{layer}.{model} was not built"
     assert (data_dir / "reports" / "index.html").is_file(), "the report step did not write the reports"
+    # the publish task published what passed: the marts as built, batch 1
+    snapshot = data_dir / "warehouse.published.duckdb"
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("select batch_id from main.publication").fetchall() == [(1,)]
+        assert con.execute("select count(*) from mart.mart_orders").fetchall() == [(raw_orders,)]
 
 
 def test_airflow_dags_test_runs_the_pipeline_end_to_end(
@@ -390,7 +395,15 @@ def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_serv
             expect(link).to_be_visible()
             link.click()
             page.wait_for_url(f"**/dags/{DAG_ID}**")
-            for name in ("ingest", "source_freshness", "source_tests", "plan_build", *LAYERS, "report"):
+            for name in (
+                "ingest",
+                "source_freshness",
+                "source_tests",
+                "plan_build",
+                *LAYERS,
+                "publish",
+                "report",
+            ):
                 expect(page.get_by_text(name, exact=True).first).to_be_visible()
             # Open the staging group, then one model: its run task and its test task.
             page.locator('[aria-label="Toggle group"][data-group-id="staging"]').click()

@@ -1,4 +1,4 @@
-"""`dbt_pipeline`: ingest → source checks → staging → intermediate → mart → report.
+"""`dbt_pipeline`: ingest → source checks → staging → intermediate → mart → publish → report.
 
 Scheduling only (docs: ARCHITECTURE.md). Each step is a function the
 `tpch-elt` CLI calls too, or dbt itself rendered by Cosmos from a manifest
@@ -318,6 +318,38 @@ def plan_build(params: dict[str, Any] | None = None, dag_run: Any = None) -> dic
     }
 
 
+@task(task_id="publish", pool=pool)
+def publish(ti: Any = None) -> str:
+    """Write–audit–publish: reached only when every dbt task (models and tests) passed.
+
+    Publishes the marts this run rebuilt (on incremental runs the daily
+    marts are carried over from the last snapshot), as `tpch-elt build`
+    does after a passing build (tpch_elt.publish).
+    """
+    from tpch_elt.publish import publish as publish_marts
+
+    decided = ti.xcom_pull(task_ids=PLAN_TASK_ID) or {}
+    skipped = {
+        s.removeprefix("tag:") for s in str(decided.get("exclude", "")).split() if s.startswith("tag:")
+    }
+    rebuilt = [
+        node["name"]
+        for node in _manifest_nodes(manifest).values()
+        if node["resource_type"] == "model" and layer_of(node) == "mart" and not skipped & set(node["tags"])
+    ]
+    result = publish_marts(
+        pipeline_settings(), rebuilt=rebuilt, invocation_id=f"airflow {DAG_ID} {ti.run_id}"
+    )
+    log.info(
+        "published %s (batch %s): %d rebuilt, %d carried over",
+        result.path,
+        result.batch_id,
+        len(result.rebuilt),
+        len(result.carried_over),
+    )
+    return str(result.path)
+
+
 @task(pool=pool)
 def report() -> str:
     """`tpch-elt report`: the offline HTML reports, from the marts just built."""
@@ -353,9 +385,10 @@ with DAG(
     source_tests = DbtTestLocalOperator(
         task_id="source_tests", select="source:*", exclude=planned_exclude, **single_task_args
     )
-    # The reporting steps after the marts: the CLI's, one entry each. Reports
-    # read the embedded DuckDB warehouse, so only the dev target has them.
-    reporting = [report()] if settings.target == "dev" else []
+    # After the marts, on dev: publish what passed (write–audit–publish),
+    # then the reports, which read the published snapshot. (On Snowflake,
+    # see README "Write–audit–publish" for the clone-and-swap mapping.)
+    reporting = [publish(), report()] if settings.target == "dev" else []
     chain(
         ingest(),
         plan_build(),

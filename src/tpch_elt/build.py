@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.history import record_dbt_invocation
+from tpch_elt.history import artifact_from_result, record_dbt_invocation
 from tpch_elt.load import RAW_SCHEMA
 from tpch_elt.lock import warehouse_lock
+from tpch_elt.publish import MART_SCHEMA, Publication, last_published_batch, latest, publish
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
 
@@ -46,6 +47,12 @@ class BuildSummary:
     build_seconds: float = 0.0
     freshness_seconds: float = 0.0
     success: bool = True
+    invocation_id: str | None = None
+    # Write–audit–publish (tpch_elt.publish): the snapshot this build
+    # published, or, when it published nothing, the one readers still see.
+    publication: Publication | None = None
+    readers_see: Publication | None = None
+    publish_seconds: float = 0.0
 
     def count(self, resource_type: str, status: str) -> int:
         return self.counts[(resource_type, status)]
@@ -89,9 +96,10 @@ class BuildPlan:
     # Set when raw was reloaded since the incremental models were built:
     # appending to them would mix two loads, so everything is rebuilt.
     full_refresh_reason: str | None
-    # First batch this build will add; row-level tests look only at it and
-    # later ones. None: test all history (first build, full refresh or
-    # --full-tests).
+    # First batch whose rows are not yet audited: the first one this build
+    # adds, or an earlier one a failed (unpublished) build processed.
+    # Row-level tests look only at it and later ones. None: test all
+    # history (first build, full refresh, --full-tests, nothing published).
     tests_from_batch: int | None
 
 
@@ -111,15 +119,17 @@ def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> B
             "select max(case when _batch_id = 0 then _loaded_at end), max(_batch_id) "
             "from staging.stg_fct_orders"
         ).fetchall()[0]
+        published, published_batch = last_published_batch(con)
         raw_initial = None
         if table_exists(con, RAW_SCHEMA, "_batches"):
             rows = con.execute(f"select loaded_at from {RAW_SCHEMA}._batches where batch_id = 0").fetchall()
             raw_initial = rows[0][0] if rows else None
     if raw_initial is not None and built_initial != raw_initial:
         return BuildPlan("raw was reloaded since the last build", None)
-    if full_tests or processed is None:
+    if full_tests or processed is None or not published or published_batch is None:
         return BuildPlan(None, None)
-    return BuildPlan(None, int(processed) + 1)
+    # Batches a failed build processed were never published: audit them again.
+    return BuildPlan(None, min(int(processed), published_batch) + 1)
 
 
 class _ProgressCallback:
@@ -229,7 +239,12 @@ def _build(
             raise PipelineError(f"dbt build could not run: {result.exception}")
         _collect_build(summary, result.result)
         summary.success = bool(result.success)
+        summary.invocation_id = _invocation_id(result)
         record_dbt_invocation(settings, result)  # observability; warns, never raises
+        if settings.target == "dev":
+            started = time.perf_counter()
+            _publish_if_audited(settings, summary, result.result, partial=bool(select or exclude))
+            summary.publish_seconds = time.perf_counter() - started
 
         if freshness:
             started = time.perf_counter()
@@ -264,6 +279,35 @@ def _build(
                     )
             summary.success = summary.success and bool(fresh.success)
     return summary
+
+
+def _invocation_id(result: Any) -> str | None:
+    try:
+        return str(artifact_from_result(result)["metadata"]["invocation_id"])
+    except Exception:
+        return None
+
+
+def _publish_if_audited(settings: Settings, summary: BuildSummary, execution: Any, *, partial: bool) -> None:
+    """Publish the marts when every model and error-severity test passed."""
+    if not summary.success:
+        summary.readers_see = latest(settings)
+        return
+    rebuilt = {
+        item.node.name
+        for item in getattr(execution, "results", []) or []
+        if str(getattr(item.node.resource_type, "value", item.node.resource_type)) == "model"
+        and item.node.schema == MART_SCHEMA
+        and str(getattr(item.status, "value", item.status)) == "success"
+    }
+    current = latest(settings)
+    if not rebuilt and current is not None:
+        summary.readers_see = current  # no mart changed: nothing to publish
+        return
+    summary.publication = publish(
+        settings, rebuilt=rebuilt, invocation_id=summary.invocation_id, audited_all_batches=not partial
+    )
+    summary.readers_see = summary.publication
 
 
 def _collect_build(summary: BuildSummary, execution: Any) -> None:

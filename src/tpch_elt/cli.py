@@ -36,6 +36,7 @@ from tpch_elt.load import load as run_load
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.observe import ObserveResult
 from tpch_elt.observe import observe as run_observe
+from tpch_elt.publish import published_path
 from tpch_elt.report import ReportResult, default_pages, write_reports
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
@@ -275,7 +276,15 @@ def _do_build(
                 highlight=False,
                 soft_wrap=True,
             )
+    if summary.publication is not None:
+        published = summary.publication
+        console.print(
+            f"published {len(published.rebuilt)} rebuilt and {len(published.carried_over)} unchanged "
+            f"mart(s) for readers: [cyan]{published.path}[/] ({summary.publish_seconds:.1f} s)",
+            highlight=False,
+        )
     if not summary.success:
+        _explain_unpublished(settings, summary)
         raise PipelineError(
             f"dbt build did not pass ({len(summary.failures)} failing node(s) listed above); "
             f"details in {settings.dbt_log_dir / 'dbt.log'}"
@@ -283,21 +292,43 @@ def _do_build(
     return summary
 
 
+def _explain_unpublished(settings: Settings, summary: BuildSummary) -> None:
+    """Say that nothing was published, what readers still see, where the failing rows are."""
+    if settings.target != "dev":
+        return
+    before = summary.readers_see
+    if before is None:
+        still = "nothing has been published yet"
+    else:
+        batch = "" if before.batch_id is None else f", batch {before.batch_id}"
+        still = f"readers still see {before.path} as published at {before.published_at:%Y-%m-%d %H:%M:%S} UTC{batch}"
+    err_console.print(f"[red]not published[/]: {still}", highlight=False, soft_wrap=True)
+    if summary.invocation_id and any(f.status == "fail" for f in summary.failures):
+        err_console.print(
+            f'failing rows: duckdb {settings.warehouse_path} -c "select unique_id, failing_sample '
+            f"from observability.test_results where invocation_id = '{summary.invocation_id}' "
+            "and status = 'fail'\"",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def _report_marts(settings: Settings) -> None:
     if settings.target != "dev":
         return
-    with connect(settings.warehouse_path, read_only=True) as con:
+    snapshot = published_path(settings.warehouse_path)
+    source = snapshot if snapshot.is_file() else settings.warehouse_path
+    with connect(source, read_only=True) as con:
         lines = []
         for name in ("mart_orders", "mart_customer_summary"):
             if table_exists(con, "mart", name):
                 row = con.execute(f"select count(*) from mart.{name}").fetchone()
                 lines.append(f"  mart.{name}: {int(row[0]) if row else 0:,} rows")
-    console.print(f"[bold green]Marts ready[/] in [cyan]{settings.warehouse_path}[/] (schema mart):")
+    console.print(f"[bold green]Marts ready[/] in [cyan]{source}[/] (schema mart, tested and published):")
     for line in lines:
         console.print(line)
-    console.print(
-        f"  query them: duckdb {settings.warehouse_path} -c 'select * from mart.mart_orders limit 5'"
-    )
+    console.print(f"  query them: duckdb -readonly {source} -c 'select * from mart.mart_orders limit 5'")
+    console.print(f"  every layer (raw, staging, intermediate, mart): {settings.warehouse_path}")
 
 
 InitialFraction = typer.Option(

@@ -1494,4 +1494,7 @@ PAGE = Page(
     title="TPC-H business insights",
     summary="BQ01–BQ16 answered from the marts, with charts and the tables behind them",
     render=render,
+    # Only marts that passed their tests (write–audit–publish), and never
+    # blocked by a build in progress.
+    reads="published",
 )

@@ -10,6 +10,7 @@ styles or images from the network.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ import duckdb
 
 from tpch_elt import __version__
 from tpch_elt.errors import PipelineError
+from tpch_elt.publish import published_path
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
 
@@ -37,20 +39,25 @@ PageProgress = Callable[[int, int, str], None]
 class Page:
     """One HTML page of the report.
 
-    `render` receives a read-only connection to the warehouse and returns
-    the page's content (everything inside <main>); the shell, styles and
-    navigation are added here. It raises PipelineError when the tables it
-    needs are missing.
+    `render` receives a read-only connection and returns the page's
+    content (everything inside <main>); the shell, styles and navigation
+    are added here. It raises PipelineError when the tables it needs are
+    missing. `reads` says which database the connection is to:
+    "published", the snapshot of audited marts readers see (pages about
+    the data), or "warehouse" (pages about the pipeline's own record).
     """
 
     slug: str
     title: str
     summary: str
     render: Callable[[duckdb.DuckDBPyConnection], str]
+    reads: str = "warehouse"
 
     def __post_init__(self) -> None:
         if not _SLUG.match(self.slug) or self.slug == "index":
             raise ValueError(f"invalid page slug {self.slug!r}")
+        if self.reads not in ("published", "warehouse"):
+            raise ValueError(f"page {self.slug!r}: reads must be 'published' or 'warehouse'")
 
     @property
     def filename(self) -> str:
@@ -233,8 +240,20 @@ def write_reports(
         f'<a href="{esc(p.filename)}">{esc(p.title)}</a>' for p in pages
     )
     written: list[WrittenPage] = []
-    with connect(settings.warehouse_path, read_only=True) as con:
+    sources = {"warehouse": settings.warehouse_path, "published": published_path(settings.warehouse_path)}
+    if any(p.reads == "published" for p in pages) and not sources["published"].is_file():
+        raise PipelineError(
+            f"no published marts at {sources['published']}: run `tpch-elt build` (or `tpch-elt run`) "
+            "until a build passes its tests"
+        )
+    with contextlib.ExitStack() as stack:
+        connections = {
+            name: stack.enter_context(connect(path, read_only=True))
+            for name, path in sources.items()
+            if any(p.reads == name for p in pages)
+        }
         for number, page in enumerate(pages, start=1):
+            con = connections[page.reads]
             try:
                 content = page.render(con)
             except duckdb.Error as exc:
@@ -243,7 +262,7 @@ def write_reports(
                     f"report page {page.filename}: {first_line}; rebuild the marts with "
                     "`tpch-elt build --full-tests`"
                 ) from exc
-            subtitle = f"Generated {esc(generated)} from {esc(settings.warehouse_path.name)}"
+            subtitle = f"Generated {esc(generated)} from {esc(sources[page.reads].name)}"
             html = _document(page.title, subtitle, content, nav)
             path = out_dir / page.filename
             written.append(WrittenPage(page.title, path, _write_atomically(path, html)))

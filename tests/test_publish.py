@@ -1,0 +1,188 @@
+"""Write–audit–publish: readers only ever see marts that passed their tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
+
+from tpch_elt.publish import published_path
+
+pytestmark = pytest.mark.e2e
+
+SF = "0.01"
+MARTS_QUERY = """
+    select 'mart_orders', count(*), sum(net_revenue) from mart.mart_orders
+    union all select 'mart_customer_summary', count(*), sum(lifetime_value)
+    from mart.mart_customer_summary
+    order by 1
+"""
+
+
+def marts(database: Path) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(MARTS_QUERY).fetchall()
+
+
+def publication(database: Path) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute("select published_at, invocation_id, batch_id from main.publication").fetchall()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse after load + first build, with two batches still to arrive."""
+    data_dir = tmp_path_factory.mktemp("wap") / "data"
+    common = ("--data-dir", str(data_dir))
+    run_cli(*common, "generate", "-s", SF, "--initial-fraction", "0.8", "--batches", "2", check=True)
+    run_cli(*common, "load", "-s", SF, check=True)
+    run_cli(*common, "build", check=True)
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(template: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(template, copy)
+    return copy
+
+
+def test_a_passing_build_publishes_exactly_the_warehouse_marts(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    snapshot = published_path(warehouse)
+    assert snapshot == data_dir / "warehouse.published.duckdb"
+    assert marts(snapshot) == marts(warehouse)
+    assert publication(snapshot)[0][2] == 0
+
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    proc = run_cli("--data-dir", str(data_dir), "build", check=True)
+    assert f"mart(s) for readers: {snapshot}" in proc.stdout.replace("\n", "")
+    assert publication(snapshot)[0][2] == 1
+    assert marts(snapshot) == marts(warehouse)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        published = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+        # the increment rebuilt mart_orders and the customer summary; the
+        # history-wide (daily) marts were carried over from the last snapshot
+        rebuilt, carried = con.execute("select rebuilt, carried_over from main.publication").fetchall()[0]
+        # money stays DECIMAL in the copy
+        money_type = con.execute(
+            "select data_type from duckdb_columns() where table_name = 'mart_orders' and column_name = 'net_revenue'"
+        ).fetchall()[0][0]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        built = {
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'mart'"
+            ).fetchall()
+        }
+    assert published == built | {"publication"}
+    assert {"mart_orders", "mart_customer_summary"} <= set(rebuilt)
+    assert "mart_sales_trends" in carried
+    assert set(rebuilt) | set(carried) == built
+    assert money_type.startswith("DECIMAL")
+
+
+def _break_newest_batch(warehouse: Path) -> None:
+    """A row that slipped past ingest's checks: an order status TPC-H does not have."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update raw.orders set o_orderstatus = 'X' where o_orderkey = "
+            "(select min(o_orderkey) from raw.orders where _batch_id = (select max(_batch_id) from raw.orders))"
+        )
+
+
+def test_a_failing_test_publishes_nothing_and_says_where_the_failing_rows_are(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    snapshot = published_path(warehouse)
+    before_marts, before_publication = marts(snapshot), publication(snapshot)
+    before_bytes = snapshot.read_bytes()
+
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    _break_newest_batch(warehouse)
+    proc = run_cli("--data-dir", str(data_dir), "build")
+    assert proc.returncode == 1
+    err = proc.stderr.replace("\n", "")
+    assert "accepted_values_stg_fct_orders_order_status" in err
+    assert f"not published: readers still see {snapshot} as published at" in err
+    assert "batch 0" in err
+    assert "failing rows: duckdb" in err and "from observability.test_results where invocation_id" in err
+    # the failing rows are where the message says
+    command = err[err.index("failing rows: duckdb") :].split('-c "', 1)[1].split('"', 1)[0]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        samples = con.execute(command).fetchall()
+    assert any("'X'" in str(sample) or '"X"' in str(sample) for _, sample in samples)
+    # readers see exactly what they saw before, byte for byte
+    assert snapshot.read_bytes() == before_bytes
+    assert marts(snapshot) == before_marts and publication(snapshot) == before_publication
+    # the write did happen, in the warehouse only
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select max(_batch_id) from staging.stg_fct_orders").fetchall() == [(1,)]
+
+    # A later, clean batch does not smuggle the bad one out: the next build
+    # audits every batch since the last publication again.
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    proc = run_cli("--data-dir", str(data_dir), "build")
+    assert proc.returncode == 1
+    assert "covered batches >= 1" in proc.stdout
+    assert snapshot.read_bytes() == before_bytes
+
+    # Fixing the data and rebuilding publishes everything.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update raw.orders set o_orderstatus = 'O' where o_orderstatus = 'X'")
+    run_cli("--data-dir", str(data_dir), "build", "--full-refresh", check=True)
+    assert publication(snapshot)[0][2] == 2
+    assert marts(snapshot) == marts(warehouse)
+
+
+def test_a_reader_keeps_a_consistent_snapshot_while_a_build_publishes(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    snapshot = published_path(warehouse)
+    before = marts(snapshot)
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+
+    reader = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        build = subprocess.Popen(
+            [str(BIN_DIR / "tpch-elt"), "--data-dir", str(data_dir), "build"],
+            cwd=REPO_ROOT,
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # While the build writes (and then publishes), the open reader is
+        # never blocked and always sees the same, complete snapshot.
+        seen = set()
+        while build.poll() is None:
+            seen.add(tuple(reader.execute(MARTS_QUERY).fetchall()))
+            time.sleep(0.2)
+        out, err = build.communicate()
+        assert build.returncode == 0, out + err
+        seen.add(tuple(reader.execute(MARTS_QUERY).fetchall()))
+        assert seen == {tuple(before)}
+    finally:
+        reader.close()
+    # a new connection sees the new snapshot, equal to the warehouse's marts
+    after = marts(snapshot)
+    assert after != before
+    assert after == marts(warehouse)
+
+
+def test_report_reads_the_published_marts_not_the_warehouse(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    published_orders = {name: rows for name, rows, _ in marts(published_path(warehouse))}["mart_orders"]
+    # the warehouse's copy drifts (as an unaudited build would leave it)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "delete from mart.mart_orders where order_key in (select order_key from mart.mart_orders limit 10)"
+        )
+    run_cli("--data-dir", str(data_dir), "report", check=True)
+    page = (data_dir / "reports" / "insights.html").read_text()
+    assert "from warehouse.published.duckdb" in page
+    assert f"{published_orders:,} orders from" in page
+    assert f"{published_orders - 10:,} orders from" not in page
