@@ -196,7 +196,8 @@ def plan_batches(
                 con.execute(
                     f"""
                     copy (
-                        select * from read_parquet({_quote(source)})
+                        -- no Hive partitions: `sf=N` in the path is not a column of the batch
+                        select * from read_parquet({_quote(source)}, hive_partitioning = false)
                         where {key} between {batch.min_order_key} and {batch.max_order_key}
                         order by {key}
                     ) to {_quote(out / f"{table}.parquet")} (format parquet)

@@ -183,6 +183,17 @@ def _do_load(settings: Settings, scale_factor_text: str) -> None:
         f"Loaded {total:,} rows into [cyan]{settings.warehouse_path}[/] schema raw "
         f"(batch {result.batch_id}, {result.loaded_at:%Y-%m-%d %H:%M:%S} UTC)"
     )
+    _print_checks(result.warnings, result.quarantined)
+
+
+def _print_checks(warnings: list[str], quarantined: dict[str, int]) -> None:
+    """Additive schema changes let through (stderr) and rows quarantined, per reason."""
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for reason, count in quarantined.items():
+        console.print(
+            f"  [yellow]quarantined[/] {count:,} row(s): {reason} (raw._quarantine)", highlight=False
+        )
 
 
 def _summary_table(summary: BuildSummary) -> Table:
@@ -393,8 +404,7 @@ def _print_ingest(result: IngestResult) -> None:
             f"  {result.late_orders:,} late order(s) below the order-key watermark accepted",
             highlight=False,
         )
-    for reason, count in result.quarantined.items():
-        console.print(f"  [yellow]quarantined[/] {count:,} row(s): {reason} (raw._quarantine)")
+    _print_checks(result.warnings, result.quarantined)
 
 
 def _do_ingest(settings: Settings, batch: int | None) -> IngestResult:

@@ -4,11 +4,15 @@ Policy for odd data (documented in the README, tested in tests/):
 
 * Every row of a batch is either appended to `raw.orders`/`raw.lineitem`
   or written to `raw._quarantine` with the reason; nothing is dropped.
-* Quarantined: null keys, keys repeated inside the batch, keys already
-  loaded by an earlier batch (a re-delivery), line items whose order is
-  neither loaded nor accepted in this batch (orphans, including lines of a
-  quarantined order), and values no order can have (quantity <= 0,
-  discount outside [0, 1], negative tax or price, receipt before ship).
+  The reject rules are the initial load's (`tpch_elt.rules`): null keys,
+  keys repeated inside the batch, keys already loaded by an earlier batch
+  (a re-delivery), orders whose customer is unknown, line items whose
+  order is neither loaded nor accepted in this batch (orphans, including
+  lines of a quarantined order), and values no order can have.
+* The batch files' schemas are checked from their Parquet footers before
+  the transaction (`tpch_elt.schema_check`): a missing, renamed or
+  incompatibly retyped column refuses the batch with raw untouched; an
+  extra column is added to raw (earlier rows NULL) with a warning.
 * Late arrivals (new order keys below the current order-key watermark) are
   accepted: the incremental models follow the batch watermark
   (`_batch_id`), not the order key, so they are processed like any other
@@ -30,47 +34,20 @@ from tpch_elt.batches import BatchPlan, batch_dir, read_plan
 from tpch_elt.errors import PipelineError
 from tpch_elt.load import BATCHES_TABLE, RAW_SCHEMA, ensure_batches_table, utc_now
 from tpch_elt.lock import warehouse_lock
+from tpch_elt.rules import (
+    QUARANTINE_TABLE,
+    check_rows,
+    drop_checked,
+    ensure_quarantine_table,
+    quarantine_rejected,
+    quote_ident,
+)
+from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
+from tpch_elt.tpch import table as table_spec
 from tpch_elt.warehouse import connect, table_exists
 
-QUARANTINE_TABLE = f"{RAW_SCHEMA}._quarantine"
-
-ORDER_REJECT_REASON = """
-    case
-        when b.o_orderkey is null then 'null order key'
-        when b.o_orderkey in (
-            select o_orderkey from batch_orders
-            group by o_orderkey having count(*) > 1
-        ) then 'order key repeated in batch'
-        when b.o_orderkey in (select o_orderkey from raw.orders)
-            then 'order key already loaded'
-        when b.o_custkey is null then 'null customer key'
-        when b.o_totalprice < 0 then 'negative total price'
-    end
-"""
-
-LINEITEM_REJECT_REASON = """
-    case
-        when b.l_orderkey is null or b.l_linenumber is null then 'null line key'
-        when exists (
-            select 1 from batch_lineitem d
-            where d.l_orderkey = b.l_orderkey and d.l_linenumber = b.l_linenumber
-            group by d.l_orderkey, d.l_linenumber having count(*) > 1
-        ) then 'line key repeated in batch'
-        when exists (
-            select 1 from raw.lineitem r
-            where r.l_orderkey = b.l_orderkey and r.l_linenumber = b.l_linenumber
-        ) then 'line key already loaded'
-        when b.l_orderkey not in (select o_orderkey from accepted_orders)
-            and b.l_orderkey not in (select o_orderkey from raw.orders)
-            then 'order missing or quarantined'
-        when b.l_quantity <= 0 then 'quantity not positive'
-        when b.l_discount < 0 or b.l_discount > 1 then 'discount outside [0, 1]'
-        when b.l_tax < 0 then 'negative tax'
-        when b.l_extendedprice < 0 then 'negative extended price'
-        when b.l_receiptdate < b.l_shipdate then 'receipt before ship'
-    end
-"""
+__all__ = ["QUARANTINE_TABLE", "IngestResult", "ensure_quarantine_table", "ingest", "status"]
 
 
 @dataclass
@@ -83,6 +60,8 @@ class IngestResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     late_orders: int = 0
     loaded_at: datetime | None = None
+    # additive schema changes let through, one line each
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -91,24 +70,6 @@ class BatchRecord:
     kind: str
     row_counts: str
     loaded_at: datetime
-
-
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def ensure_quarantine_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"""
-        create table if not exists {QUARANTINE_TABLE} (
-            batch_id integer not null,
-            table_name varchar not null,
-            reason varchar not null,
-            record json,
-            quarantined_at timestamp not null
-        )
-        """
-    )
 
 
 def loaded_batches(con: duckdb.DuckDBPyConnection) -> list[BatchRecord]:
@@ -120,9 +81,16 @@ def loaded_batches(con: duckdb.DuckDBPyConnection) -> list[BatchRecord]:
     return [BatchRecord(int(b), str(k), str(r or ""), t) for b, k, r, t in rows]
 
 
-def initial_landing_dir(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
+def initial_landing_dir(con: duckdb.DuckDBPyConnection, settings: Settings) -> Path:
+    """The landing directory the batches come from.
+
+    The one under the current data directory for the loaded scale factor
+    when it has a batch plan (so a copied or moved data directory ingests
+    its own files), else the one the initial load recorded.
+    """
+    warehouse = settings.warehouse_path
     row = (
-        con.execute(f"select source from {BATCHES_TABLE} where kind = 'initial'").fetchall()
+        con.execute(f"select source, scale_factor from {BATCHES_TABLE} where kind = 'initial'").fetchall()
         if (table_exists(con, RAW_SCHEMA, "_batches"))
         else []
     )
@@ -130,11 +98,16 @@ def initial_landing_dir(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Path
         raise PipelineError(
             f"warehouse {warehouse} has no initial load: run `tpch-elt load` (or `tpch-elt run`) first"
         )
-    return Path(row[0][0])
+    source, scale_factor = row[0]
+    if scale_factor is not None:
+        local = settings.landing_dir(float(scale_factor))
+        if read_plan(local) is not None:
+            return local
+    return Path(source)
 
 
 def _plan_for(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[Path, BatchPlan]:
-    landing = initial_landing_dir(con, settings.warehouse_path)
+    landing = initial_landing_dir(con, settings)
     plan = read_plan(landing)
     if plan is None:
         raise PipelineError(
@@ -144,12 +117,25 @@ def _plan_for(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[Path,
     return landing, plan
 
 
-def ingest(settings: Settings, batch_id: int | None = None) -> IngestResult:
-    """Append batch `batch_id` (default: the next pending one) to raw."""
+def ingest(settings: Settings, batch_id: int | None = None, *, run_key: str | None = None) -> IngestResult:
+    """Append batch `batch_id` (default: the next pending one) to raw.
+
+    `run_key` names the orchestrator run asking (the Airflow DAG passes its
+    run id): a run that already ingested a batch gets "already loaded" for
+    that batch instead of the next one, so a retried task changes nothing.
+    """
     with warehouse_lock(settings.warehouse_path, "ingest"), connect(settings.warehouse_path) as con:
         landing, plan = _plan_for(con, settings)
         records = loaded_batches(con)
         loaded = {r.batch_id: r for r in records}
+        if run_key is not None:
+            ensure_batches_table(con)  # adds run_key to warehouses from before it
+            done = con.execute(
+                f"select batch_id, loaded_at from {BATCHES_TABLE} where run_key = ? order by batch_id desc",
+                [run_key],
+            ).fetchall()
+            if done:
+                return IngestResult(int(done[0][0]), "already loaded", loaded_at=done[0][1])
         next_id = max(loaded) + 1 if loaded else 1
         wanted = next_id if batch_id is None else batch_id
         if wanted in loaded:
@@ -171,10 +157,47 @@ def ingest(settings: Settings, batch_id: int | None = None) -> IngestResult:
                 raise PipelineError(
                     f"batch file {path} is missing: run `tpch-elt generate` again to rebuild the batches"
                 )
-        return _append_batch(con, wanted, files)
+        schemas = {
+            table: check_file(
+                con,
+                table_spec(table),
+                path,
+                kind="batch file",
+                remedy=(
+                    "fix the file or rebuild the batches with `tpch-elt generate --initial-fraction F "
+                    "--batches N --force`, then run `tpch-elt ingest` again"
+                ),
+            )
+            for table, path in files.items()
+        }
+        return _append_batch(con, wanted, files, schemas, run_key)
 
 
-def _append_batch(con: duckdb.DuckDBPyConnection, batch_id: int, files: dict[str, Path]) -> IngestResult:
+def _add_new_columns(con: duckdb.DuckDBPyConnection, schema: FileSchema) -> list[str]:
+    """ALTER raw.<table> for the file's extra columns raw lacks; the warnings for them."""
+    table = schema.table
+    present = {
+        str(row[0]).lower()
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [RAW_SCHEMA, table],
+        ).fetchall()
+    }
+    new = tuple((name, kind) for name, kind in schema.extra if name not in present)
+    for name, kind in new:
+        con.execute(f"alter table {RAW_SCHEMA}.{table} add column {quote_ident(name)} {kind}")
+    if not new:
+        return []
+    return [describe_extra(FileSchema(schema.path, table, new), f"{RAW_SCHEMA}.{table}")]
+
+
+def _append_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch_id: int,
+    files: dict[str, Path],
+    schemas: dict[str, FileSchema],
+    run_key: str | None = None,
+) -> IngestResult:
     loaded_at = utc_now()
     stamp = f"cast('{loaded_at.isoformat(sep=' ')}' as timestamp)"
     result = IngestResult(batch_id, "ingested", loaded_at=loaded_at)
@@ -183,86 +206,45 @@ def _append_batch(con: duckdb.DuckDBPyConnection, batch_id: int, files: dict[str
     try:
         ensure_batches_table(con)
         ensure_quarantine_table(con)
-        for table, path in files.items():
-            current = str(path)
-            con.execute(
-                f"create or replace temp table batch_{table} as select * from read_parquet({_quote(path)})"
-            )
-        current = "raw.orders"
-        con.execute(
-            f"""
-            create or replace temp table checked_orders as
-            select b.*, {ORDER_REJECT_REASON} as _reject_reason
-            from batch_orders as b
-            """
-        )
-        con.execute(
-            "create or replace temp table accepted_orders as "
-            "select * exclude (_reject_reason) from checked_orders where _reject_reason is null"
-        )
-        current = "raw.lineitem"
-        con.execute(
-            f"""
-            create or replace temp table checked_lineitem as
-            select b.*, {LINEITEM_REJECT_REASON} as _reject_reason
-            from batch_lineitem as b
-            """
-        )
         watermark = con.execute("select max(o_orderkey) from raw.orders").fetchall()[0][0]
-        result.late_orders = int(
-            con.execute(
-                "select count(*) from accepted_orders where o_orderkey < ?", [watermark or 0]
-            ).fetchall()[0][0]
-        )
+        # orders first: the line items' rules read the orders accepted here
         for table in ("orders", "lineitem"):
+            current = str(files[table])
+            result.warnings += _add_new_columns(con, schemas[table])
+            view = check_rows(con, table, f"{read_parquet_sql(files[table])}", redeliveries=True)
+            if table == "orders":
+                result.late_orders = int(
+                    con.execute(
+                        f"select count(*) from {view} where _reject_reason is null and o_orderkey < ?",
+                        [watermark or 0],
+                    ).fetchall()[0][0]
+                )
+            result.quarantined.update(quarantine_rejected(con, table, batch_id, stamp))
             current = f"raw.{table}"
-            con.execute(
+            inserted = con.execute(
                 f"""
                 insert into raw.{table} by name
                 select * exclude (_reject_reason),
                     cast({batch_id} as integer) as _batch_id,
                     {stamp} as _loaded_at
-                from checked_{table}
+                from {view}
                 where _reject_reason is null
                 """
-            )
-            con.execute(
-                f"""
-                insert into {QUARANTINE_TABLE}
-                select
-                    {batch_id}, '{table}', _reject_reason,
-                    to_json(q) , {stamp}
-                from (select * from checked_{table} where _reject_reason is not null) as q
-                """
-            )
-            result.rows[table] = int(
-                con.execute(f"select count(*) from checked_{table} where _reject_reason is null").fetchall()[
-                    0
-                ][0]
-            )
-            for reason, count in con.execute(
-                f"select _reject_reason, count(*) from checked_{table} "
-                "where _reject_reason is not null group by 1 order by 1"
-            ).fetchall():
-                result.quarantined[f"{table}: {reason}"] = int(count)
+            ).fetchall()
+            result.rows[table] = int(inserted[0][0]) if inserted else 0
+            drop_checked(con, table)
         current = BATCHES_TABLE
         con.execute(
-            f"insert into {BATCHES_TABLE} values (?, 'batch', null, ?, ?, ?)",
+            f"insert into {BATCHES_TABLE} (batch_id, kind, scale_factor, source, row_counts, loaded_at, run_key) "
+            "values (?, 'batch', null, ?, ?, ?, ?)",
             [
                 batch_id,
                 str(files["orders"].parent),
                 ",".join(f"{k}={v}" for k, v in result.rows.items()),
                 loaded_at,
+                run_key,
             ],
         )
-        for name in (
-            "batch_orders",
-            "batch_lineitem",
-            "checked_orders",
-            "checked_lineitem",
-            "accepted_orders",
-        ):
-            con.execute(f"drop table if exists {name}")
         con.execute("commit")
     except duckdb.Error as exc:
         con.execute("rollback")
@@ -294,7 +276,7 @@ def status(settings: Settings) -> Status:
         records = loaded_batches(con)
         planned = 0
         if records:
-            plan = read_plan(initial_landing_dir(con, settings.warehouse_path))
+            plan = read_plan(initial_landing_dir(con, settings))
             planned = len(plan.batches) if plan else 0
         raw_max = None
         if table_exists(con, RAW_SCHEMA, "orders"):

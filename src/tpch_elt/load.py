@@ -6,12 +6,20 @@ When `generate` held orders back as batches, only the initial share of
 orders and line items is loaded; `ingest` appends the batches later.
 Every row carries `_batch_id` (0 for the initial load) and `_loaded_at`
 (UTC).
+
+Before the transaction every file's schema is checked from its Parquet
+footer (`schema_check`): a missing, renamed or incompatibly retyped column
+stops the load with raw untouched; an extra column is kept and warned
+about. Inside it, each table's rows pass the same reject rules as
+`ingest`'s batches (`rules`): rows that break one go to `raw._quarantine`
+with the reason instead of raw, and the load reports how many per reason.
+The load replaces raw, `raw._batches` and `raw._quarantine` together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +28,15 @@ import duckdb
 from tpch_elt.batches import read_plan
 from tpch_elt.errors import PipelineError
 from tpch_elt.lock import warehouse_lock
+from tpch_elt.rules import (
+    QUARANTINE_TABLE,
+    check_rows,
+    columns_sql,
+    drop_checked,
+    ensure_quarantine_table,
+    quarantine_rejected,
+)
+from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
 from tpch_elt.warehouse import connect
@@ -37,15 +54,15 @@ class LoadResult:
     batch_id: int
     loaded_at: datetime
     row_counts: dict[str, int]
+    # rows sent to raw._quarantine, by "table: reason"
+    quarantined: dict[str, int] = field(default_factory=dict)
+    # additive schema changes that were let through, one line each
+    warnings: list[str] = field(default_factory=list)
 
 
 def utc_now() -> datetime:
     """Current UTC time as a naive timestamp (dbt treats naive as UTC)."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-def _sql_literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def landing_files(settings: Settings, scale_factor: float) -> dict[str, Path]:
@@ -63,23 +80,14 @@ def landing_files(settings: Settings, scale_factor: float) -> dict[str, Path]:
     return files
 
 
-def check_landing_file(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> None:
-    """Raise unless `path` is readable Parquet with every column of `spec`."""
-    try:
-        described = con.execute(f"describe select * from read_parquet({_sql_literal(path)})").fetchall()
-    except duckdb.Error as exc:
-        reason = str(exc).splitlines()[0]
-        raise PipelineError(
-            f"landing file {path} is corrupt or truncated ({reason}): "
-            "delete it and run `tpch-elt generate` again"
-        ) from exc
-    present = {row[0].lower() for row in described}
-    for column in spec.columns:
-        if column not in present:
-            raise PipelineError(
-                f"landing file {path} has no column {column} (table {spec.name}): "
-                "regenerate it with `tpch-elt generate --force`"
-            )
+def check_landing_file(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> FileSchema:
+    """Raise unless `path` is readable Parquet whose columns fit `spec` (see schema_check)."""
+    return check_file(
+        con,
+        spec,
+        path,
+        remedy="regenerate it with `tpch-elt generate --force` (or fix the file), then load again",
+    )
 
 
 def ensure_batches_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -92,10 +100,13 @@ def ensure_batches_table(con: duckdb.DuckDBPyConnection) -> None:
             scale_factor double,
             source varchar,
             row_counts varchar,
-            loaded_at timestamp not null
+            loaded_at timestamp not null,
+            run_key varchar
         )
         """
     )
+    # warehouses from before run keys (see ingest: one batch per orchestrator run)
+    con.execute(f"alter table {BATCHES_TABLE} add column if not exists run_key varchar")
 
 
 def load(
@@ -109,32 +120,44 @@ def load(
     plan = read_plan(settings.landing_dir(scale_factor))
     key_filter = {}
     if plan is not None:
+        # null keys stay in: the reject rules quarantine them, nothing is dropped
+        limit = int(plan.initial_max_order_key)
         key_filter = {
-            "orders": f"where o_orderkey <= {plan.initial_max_order_key}",
-            "lineitem": f"where l_orderkey <= {plan.initial_max_order_key}",
+            "orders": f"where o_orderkey is null or o_orderkey <= {limit}",
+            "lineitem": f"where l_orderkey is null or l_orderkey <= {limit}",
         }
     loaded_at = utc_now()
+    stamp = f"cast('{loaded_at.isoformat(sep=' ')}' as timestamp)"
     row_counts: dict[str, int] = {}
+    quarantined: dict[str, int] = {}
     with warehouse_lock(settings.warehouse_path, "load"), connect(settings.warehouse_path) as con:
-        for spec in TABLES:
-            check_landing_file(con, spec, files[spec.name])
+        schemas = {spec.name: check_landing_file(con, spec, files[spec.name]) for spec in TABLES}
+        warnings = [describe_extra(s, f"{RAW_SCHEMA}.{s.table}") for s in schemas.values() if s.extra]
         con.execute("begin transaction")
         current = "raw schema"
         try:
             ensure_batches_table(con)
+            ensure_quarantine_table(con)
+            con.execute(f"delete from {QUARANTINE_TABLE}")
             for spec in TABLES:
                 current = str(files[spec.name])
+                source = (
+                    f"(select * from {read_parquet_sql(files[spec.name])} {key_filter.get(spec.name, '')})"
+                )
+                view = check_rows(con, spec.name, source, redeliveries=False)
+                quarantined.update(quarantine_rejected(con, spec.name, INITIAL_BATCH_ID, stamp))
                 con.execute(
                     f"""
                     create or replace table {RAW_SCHEMA}.{spec.name} as
                     select
-                        *,
+                        {columns_sql(spec.name, schemas[spec.name].extra)},
                         cast({INITIAL_BATCH_ID} as integer) as _batch_id,
-                        cast('{loaded_at.isoformat(sep=" ")}' as timestamp) as _loaded_at
-                    from read_parquet({_sql_literal(files[spec.name])})
-                    {key_filter.get(spec.name, "")}
+                        {stamp} as _loaded_at
+                    from {view}
+                    where _reject_reason is null
                     """
                 )
+                drop_checked(con, spec.name)
                 counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{spec.name}").fetchone()
                 row_counts[spec.name] = int(counted[0]) if counted else 0
                 if on_table is not None:
@@ -142,7 +165,8 @@ def load(
             current = BATCHES_TABLE
             con.execute(f"delete from {BATCHES_TABLE}")
             con.execute(
-                f"insert into {BATCHES_TABLE} values (?, 'initial', ?, ?, ?, ?)",
+                f"insert into {BATCHES_TABLE} (batch_id, kind, scale_factor, source, row_counts, loaded_at) "
+                "values (?, 'initial', ?, ?, ?, ?)",
                 [
                     INITIAL_BATCH_ID,
                     scale_factor,
@@ -162,4 +186,4 @@ def load(
         except BaseException:
             con.execute("rollback")
             raise
-    return LoadResult(INITIAL_BATCH_ID, loaded_at, row_counts)
+    return LoadResult(INITIAL_BATCH_ID, loaded_at, row_counts, quarantined, warnings)

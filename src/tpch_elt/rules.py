@@ -1,0 +1,190 @@
+"""Reject rules: which delivered rows go to `raw._quarantine`, and why.
+
+One set of rules for the initial `load` and for every `ingest`ed batch, as
+one SQL `case` per table whose first matching branch is the row's reason.
+Every delivered row ends up either in its raw table or in the quarantine
+with that reason; nothing is dropped silently. The rules mirror the dbt
+tests on staging, so a quarantined row never fails a build:
+
+* every table: a null key, a key repeated in the delivery, and (for
+  batches) a key already loaded (a re-delivery);
+* orders: a null or unknown customer (missing or quarantined), a negative
+  total price;
+* line items: an order that is missing or quarantined, quantity <= 0,
+  discount outside TPC-H's [0, 0.10], tax outside [0, 0.08], a negative
+  extended price, receipt before ship, ship date not after the order date.
+
+Rules on other tables' rows (customer, order) read raw, so tables are
+checked in TPC-H's dependency order and each is written before the next is
+checked: a quarantined customer's orders, and their lines, follow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from tpch_elt.schema_check import expected_type
+from tpch_elt.tpch import table as table_spec
+
+QUARANTINE_TABLE = "raw._quarantine"
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "region": ("r_regionkey",),
+    "nation": ("n_nationkey",),
+    "supplier": ("s_suppkey",),
+    "customer": ("c_custkey",),
+    "part": ("p_partkey",),
+    "partsupp": ("ps_partkey", "ps_suppkey"),
+    "orders": ("o_orderkey",),
+    "lineitem": ("l_orderkey", "l_linenumber"),
+}
+# How a reason names each table's key: 'null order key', 'line key already loaded'.
+KEY_NAMES: dict[str, str] = {"orders": "order key", "lineitem": "line key", "partsupp": "partsupp key"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    reason: str
+    condition: str  # SQL over the row `b` and the joined `dup`, `parent`, `customer`
+
+
+def key_name(table: str) -> str:
+    return KEY_NAMES.get(table, f"{table} key")
+
+
+def rules(table: str, *, redeliveries: bool) -> list[Rule]:
+    """The rules for `table`, in order; `redeliveries`: also reject keys already in raw."""
+    keys = KEYS[table]
+    name = key_name(table)
+    out = [
+        Rule(f"null {name}", " or ".join(f"b.{k} is null" for k in keys)),
+        Rule(f"{name} repeated in batch", f"dup.{keys[0]} is not null"),
+    ]
+    if redeliveries:
+        match = " and ".join(f"r.{k} = b.{k}" for k in keys)
+        out.append(Rule(f"{name} already loaded", f"exists (select 1 from raw.{table} as r where {match})"))
+    if table == "orders":
+        out += [
+            Rule("null customer key", "b.o_custkey is null"),
+            Rule("customer missing or quarantined", "customer._customer_key is null"),
+            Rule("negative total price", "b.o_totalprice < 0"),
+        ]
+    elif table == "lineitem":
+        out += [
+            Rule("order missing or quarantined", "parent._order_key is null"),
+            Rule("quantity not positive", "b.l_quantity <= 0"),
+            Rule("discount outside [0, 0.10]", "b.l_discount < 0 or b.l_discount > 0.10"),
+            Rule("tax outside [0, 0.08]", "b.l_tax < 0 or b.l_tax > 0.08"),
+            Rule("negative extended price", "b.l_extendedprice < 0"),
+            Rule("receipt before ship", "b.l_receiptdate < b.l_shipdate"),
+            Rule("ship date not after order date", "b.l_shipdate <= parent._order_date"),
+        ]
+    return out
+
+
+def reason_sql(table: str, *, redeliveries: bool) -> str:
+    """The `case` expression: the first rule a row breaks, or null."""
+    branches = "\n".join(
+        f"        when {rule.condition} then '{rule.reason}'"
+        for rule in rules(table, redeliveries=redeliveries)
+    )
+    return f"case\n{branches}\n    end"
+
+
+def checked_sql(table: str, source: str, *, redeliveries: bool) -> str:
+    """Every row of `source` (a relation in SQL) with its `_reject_reason` (null: accepted)."""
+    keys = KEYS[table]
+    not_null = " and ".join(f"{k} is not null" for k in keys)
+    on = " and ".join(f"dup.{k} = b.{k}" for k in keys)
+    joins = [
+        f"left join (select {', '.join(keys)} from {source} as s where {not_null} "
+        f"group by all having count(*) > 1) as dup on {on}"
+    ]
+    if table == "orders":
+        joins.append(
+            "left join (select distinct c_custkey as _customer_key from raw.customer) as customer "
+            "on customer._customer_key = b.o_custkey"
+        )
+    if table == "lineitem":
+        joins.append(
+            "left join (select o_orderkey as _order_key, min(o_orderdate) as _order_date "
+            "from raw.orders group by 1) as parent on parent._order_key = b.l_orderkey"
+        )
+    return (
+        f"select b.*, {reason_sql(table, redeliveries=redeliveries)} as _reject_reason\n"
+        f"from {source} as b\n" + "\n".join(joins)
+    )
+
+
+def ensure_quarantine_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""
+        create table if not exists {QUARANTINE_TABLE} (
+            batch_id integer not null,
+            table_name varchar not null,
+            reason varchar not null,
+            record json,
+            quarantined_at timestamp not null
+        )
+        """
+    )
+
+
+def check_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, *, redeliveries: bool) -> str:
+    """Create the temp view `checked_<table>` over `source`; returns its name.
+
+    A view, not a table: the accepted rows are read once, straight into
+    raw, so a large initial load is not held in memory twice.
+    """
+    view = f"checked_{table}"
+    con.execute(
+        f"create or replace temp view {view} as {checked_sql(table, source, redeliveries=redeliveries)}"
+    )
+    return view
+
+
+def quarantine_rejected(
+    con: duckdb.DuckDBPyConnection, table: str, batch_id: int, stamp_sql: str
+) -> dict[str, int]:
+    """Move the rejected rows of `checked_<table>` to the quarantine; counts by 'table: reason'.
+
+    Call it before the accepted rows are written: re-delivery rules read raw.
+    """
+    rejected = f"rejected_{table}"
+    con.execute(
+        f"create or replace temp table {rejected} as "
+        f"select * from checked_{table} where _reject_reason is not null"
+    )
+    con.execute(
+        f"""
+        insert into {QUARANTINE_TABLE}
+        select {int(batch_id)}, '{table}', _reject_reason,
+            to_json(q) , {stamp_sql}
+        from {rejected} as q
+        """
+    )
+    counts = {
+        f"{table}: {reason}": int(count)
+        for reason, count in con.execute(
+            f"select _reject_reason, count(*) from {rejected} group by 1 order by 1"
+        ).fetchall()
+    }
+    con.execute(f"drop table {rejected}")
+    return counts
+
+
+def drop_checked(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(f"drop view if exists checked_{table}")
+
+
+def columns_sql(table: str, extra: tuple[tuple[str, str], ...]) -> str:
+    """TPC-H's columns cast to raw's types, then the extra (additive) columns as they came."""
+    spec = table_spec(table)
+    cast = [f"cast({c} as {expected_type(c)}) as {c}" for c in spec.columns]
+    return ", ".join(cast + [quote_ident(name) for name, _ in extra])
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
