@@ -93,3 +93,33 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
         check=True,
     )
     return Pipeline(data_dir, data_dir / "warehouse.duckdb", E2E_SCALE_FACTOR, proc.stdout)
+
+
+# The split the reliability tests share (test_concurrency, test_bad_input,
+# test_schema_drift): most orders loaded, two arrival batches pending.
+PENDING_INITIAL_FRACTION = "0.8"
+PENDING_BATCHES = "2"
+
+
+@pytest.fixture(scope="session")
+def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir at E2E_SCALE_FACTOR: generated with two pending arrival
+    batches, loaded and built once. Tests copy it (shutil.copytree) and never
+    change it; a copy ingests from its own landing files."""
+    data_dir = tmp_path_factory.mktemp("built-template") / "data"
+    sf = f"{E2E_SCALE_FACTOR:g}"
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        sf,
+        "--initial-fraction",
+        PENDING_INITIAL_FRACTION,
+        "--batches",
+        PENDING_BATCHES,
+        check=True,
+    )
+    run_cli("--data-dir", str(data_dir), "load", "-s", sf, check=True)
+    run_cli("--data-dir", str(data_dir), "build", check=True)
+    return data_dir

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,11 +16,10 @@ TINY_SF = "0.01"
 
 
 @pytest.fixture
-def loaded(tmp_path: Path) -> Path:
-    """A data dir with SF 0.001 landing files loaded into a warehouse."""
+def loaded(built_template: Path, tmp_path: Path) -> Path:
+    """A data dir with SF 0.01 landing files loaded and built, two batches pending."""
     data_dir = tmp_path / "data"
-    run_cli("--data-dir", str(data_dir), "generate", "-s", TINY_SF, check=True)
-    run_cli("--data-dir", str(data_dir), "load", "-s", TINY_SF, check=True)
+    shutil.copytree(built_template, data_dir)
     return data_dir
 
 
@@ -35,10 +37,44 @@ def raw_state(data_dir: Path) -> list[tuple]:
         ).fetchall()
 
 
+def warehouse_state(data_dir: Path) -> dict[str, list[tuple]]:
+    """Everything a failed step must leave alone: every raw table (rows, load
+    time, batches, columns), the batch log, the quarantine and the marts."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
+            ).fetchall()
+        ]
+        state = {
+            "columns": con.execute(
+                "select table_name, column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' order by 1, ordinal_position"
+            ).fetchall(),
+            "rows": [(t, con.execute(f"select count(*) from raw.{t}").fetchall()[0][0]) for t in tables],
+            "batches": con.execute("select * from raw._batches order by batch_id").fetchall(),
+            "marts": con.execute(
+                """
+                select 'mart_orders', count(*), sum(net_revenue), max(_batch_id) from mart.mart_orders
+                union all
+                select 'mart_customer_summary', count(*), sum(lifetime_value), null
+                from mart.mart_customer_summary
+                """
+            ).fetchall(),
+        }
+        if "_quarantine" in tables:
+            state["quarantine"] = con.execute(
+                "select batch_id, table_name, reason, count(*) from raw._quarantine group by all order by all"
+            ).fetchall()
+        return state
+
+
 def one_line_error(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
     assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in stderr
     return lines[0]
 
 
@@ -71,7 +107,7 @@ def test_unwritable_warehouse_path_names_the_path(loaded: Path, tmp_path: Path) 
 
 
 def test_truncated_parquet_is_named_and_raw_is_left_intact(loaded: Path) -> None:
-    before = raw_state(loaded)
+    before = warehouse_state(loaded)
     orders = loaded / "landing" / f"sf={TINY_SF}" / "orders.parquet"
     content = orders.read_bytes()
     orders.write_bytes(content[: len(content) // 2])
@@ -83,7 +119,35 @@ def test_truncated_parquet_is_named_and_raw_is_left_intact(loaded: Path) -> None
     assert str(orders) in line
     assert "corrupt or truncated" in line
     assert "tpch-elt generate" in line
-    assert raw_state(loaded) == before, "a failed load must leave raw as it was"
+    assert warehouse_state(loaded) == before, "a failed load must leave raw and the marts as they were"
+
+
+def test_truncated_batch_file_is_named_and_nothing_is_ingested(loaded: Path) -> None:
+    before = warehouse_state(loaded)
+    orders = loaded / "landing" / f"sf={TINY_SF}" / "batches" / "batch_0001" / "orders.parquet"
+    orders.write_bytes(orders.read_bytes()[:1000])
+
+    proc = run_cli("--data-dir", str(loaded), "ingest")
+
+    assert proc.returncode == 1
+    line = one_line_error(proc.stderr)
+    assert line.startswith(f"error: batch file {orders} is corrupt or truncated (")
+    assert line.endswith("delete it and run `tpch-elt generate` again")
+    assert warehouse_state(loaded) == before
+
+
+def test_missing_batch_file_is_named_and_nothing_is_ingested(loaded: Path) -> None:
+    before = warehouse_state(loaded)
+    lineitem = loaded / "landing" / f"sf={TINY_SF}" / "batches" / "batch_0001" / "lineitem.parquet"
+    lineitem.unlink()
+
+    proc = run_cli("--data-dir", str(loaded), "ingest")
+
+    assert proc.returncode == 1
+    assert one_line_error(proc.stderr) == (
+        f"error: batch file {lineitem} is missing: run `tpch-elt generate` again to rebuild the batches"
+    )
+    assert warehouse_state(loaded) == before
 
 
 def test_generate_replaces_a_truncated_file_and_reuses_complete_ones(loaded: Path) -> None:
@@ -102,14 +166,15 @@ def test_generate_replaces_a_truncated_file_and_reuses_complete_ones(loaded: Pat
 
 
 def test_missing_landing_file_says_to_generate(loaded: Path) -> None:
-    before = raw_state(loaded)
-    (loaded / "landing" / f"sf={TINY_SF}" / "lineitem.parquet").unlink()
+    before = warehouse_state(loaded)
+    lineitem = loaded / "landing" / f"sf={TINY_SF}" / "lineitem.parquet"
+    lineitem.unlink()
     proc = run_cli("--data-dir", str(loaded), "load", "-s", TINY_SF)
     assert proc.returncode == 1
-    line = one_line_error(proc.stderr)
-    assert "lineitem.parquet is missing" in line
-    assert f"tpch-elt generate -s {TINY_SF}" in line
-    assert raw_state(loaded) == before
+    assert one_line_error(proc.stderr) == (
+        f"error: landing file {lineitem} is missing: run `tpch-elt generate -s {TINY_SF}` first"
+    )
+    assert warehouse_state(loaded) == before
 
 
 def test_build_before_load_says_what_to_run(tmp_path: Path) -> None:
@@ -125,3 +190,356 @@ def test_load_records_utc_load_time_and_batch_zero(loaded: Path) -> None:
         assert rows > 0
         assert batch_id == 0
         assert abs((datetime.now(UTC).replace(tzinfo=None) - loaded_at).total_seconds()) < 3600
+
+
+# --- bad rows: quarantined with their reason, the same rules for load and ingest ---
+#
+# Crafted from the generated files themselves: each case takes "donor" rows
+# (distinct orders, their first line) and breaks one thing, so exactly one
+# rule applies. Expected counts follow from the donors, not from the rules.
+
+ORPHAN_CUSTOMER = 99_999_999
+
+
+@dataclass(frozen=True)
+class Crafted:
+    data_dir: Path
+    stdout: str
+    stderr: str
+    returncode: int
+    expected: dict[str, int]  # "table: reason" -> rows
+    delivered: dict[str, int]  # rows per table in the delivered files (in scope)
+    donors: dict[str, int]  # case -> donor order key
+
+
+def _rewrite(con: duckdb.DuckDBPyConnection, path: Path, sql: str) -> None:
+    tmp = path.with_suffix(".tmp.parquet")
+    con.execute(f"copy ({sql}) to '{tmp}' (format parquet)")
+    tmp.replace(path)
+
+
+def _src(path: Path) -> str:
+    return f"(select * from read_parquet('{path}', hive_partitioning = false))"
+
+
+def craft_bad_rows(
+    orders: Path,
+    lineitem: Path,
+    *,
+    customer: Path | None,
+    redelivered_orders: Path | None,
+    redelivered_lineitem: Path | None,
+    scope_max_key: int | None,
+    all_orders: Path,
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Break rows of `orders`/`lineitem` (and `customer`) in place; the
+    expected quarantine, the delivered row counts and the donors."""
+    scope = f"where o_orderkey <= {scope_max_key}" if scope_max_key else ""
+    with duckdb.connect() as con:
+        keys = [
+            r[0] for r in con.execute(f"select o_orderkey from {_src(orders)} {scope} order by 1").fetchall()
+        ]
+        names = [
+            "null_order_key",
+            "repeated_order",
+            "null_customer",
+            "unknown_customer",
+            "negative_total",
+            "null_line_key",
+            "repeated_line",
+            "orphan_line",
+            "negative_quantity",
+            "discount_high",
+            "discount_negative",
+            "tax_high",
+            "negative_price",
+            "receipt_before_ship",
+            "ship_not_after_order",
+        ]
+        d = dict(zip(names, keys[: len(names)], strict=True))
+        lines_of = dict(
+            con.execute(
+                f"select l_orderkey, count(*) from {_src(lineitem)} "
+                f"where l_orderkey in ({', '.join(map(str, d.values()))}) group by 1"
+            ).fetchall()
+        )
+        orphan_key = con.execute(
+            f"select min(x) from range(1, 1000000) t(x) where x not in (select o_orderkey from {_src(all_orders)})"
+        ).fetchall()[0][0]
+        order_date = con.execute(
+            f"select o_orderdate from {_src(orders)} where o_orderkey = {d['ship_not_after_order']}"
+        ).fetchall()[0][0]
+        expected = {
+            "orders: null order key": 1,
+            "orders: order key repeated in batch": 2,
+            "orders: null customer key": 1,
+            "orders: customer missing or quarantined": 1,
+            "orders: negative total price": 1,
+            "lineitem: order missing or quarantined": 1
+            + sum(
+                lines_of[d[k]]
+                for k in ("repeated_order", "null_customer", "unknown_customer", "negative_total")
+            ),
+            "lineitem: null line key": 1,
+            "lineitem: line key repeated in batch": 2,
+            "lineitem: quantity not positive": 1,
+            "lineitem: discount outside [0, 0.10]": 2,
+            "lineitem: tax outside [0, 0.08]": 1,
+            "lineitem: negative extended price": 1,
+            "lineitem: receipt before ship": 1,
+            "lineitem: ship date not after order date": 1,
+        }
+        extra_orders = extra_lines = ""
+        if customer is not None:
+            # a customer delivered twice: both copies quarantined, and its
+            # orders and their lines follow it into the quarantine
+            victim = con.execute(
+                f"select o_custkey, count(*) from {_src(orders)} {scope} "
+                f"and o_custkey not in (select o_custkey from {_src(orders)} "
+                f"where o_orderkey in ({', '.join(map(str, d.values()))})) "
+                "group by 1 order by 2 desc, 1 limit 1"
+            ).fetchall()[0]
+            victim_lines = con.execute(
+                f"select count(*) from {_src(lineitem)} where l_orderkey in "
+                f"(select o_orderkey from {_src(orders)} {scope} and o_custkey = {victim[0]})"
+            ).fetchall()[0][0]
+            expected["customer: customer key repeated in batch"] = 2
+            expected["customer: null customer key"] = 1
+            expected["orders: customer missing or quarantined"] += victim[1]
+            expected["lineitem: order missing or quarantined"] += victim_lines
+            donor_customer = con.execute(f"select min(c_custkey) from {_src(customer)}").fetchall()[0][0]
+            _rewrite(
+                con,
+                customer,
+                f"""
+                select * from {_src(customer)}
+                union all select * from {_src(customer)} where c_custkey = {victim[0]}
+                union all select * replace (cast(null as bigint) as c_custkey)
+                    from {_src(customer)} where c_custkey = {donor_customer}
+                """,
+            )
+        if redelivered_orders is not None and redelivered_lineitem is not None:
+            # an order the initial load already took, delivered again with its lines
+            again = con.execute(f"select min(o_orderkey) from {_src(redelivered_orders)}").fetchall()[0][0]
+            again_lines = con.execute(
+                f"select count(*) from {_src(redelivered_lineitem)} where l_orderkey = {again}"
+            ).fetchall()[0][0]
+            expected["orders: order key already loaded"] = 1
+            expected["lineitem: line key already loaded"] = again_lines
+            extra_orders = f"union all select * from {_src(redelivered_orders)} where o_orderkey = {again}"
+            extra_lines = f"union all select * from {_src(redelivered_lineitem)} where l_orderkey = {again}"
+
+        def line(case: str) -> str:
+            return f"l_orderkey = {d[case]} and l_linenumber = 1"
+
+        _rewrite(
+            con,
+            orders,
+            f"""
+            select * replace (
+                case when o_orderkey = {d["null_customer"]} then null
+                     when o_orderkey = {d["unknown_customer"]} then {ORPHAN_CUSTOMER}
+                     else o_custkey end :: bigint as o_custkey,
+                case when o_orderkey = {d["negative_total"]} then -1
+                     else o_totalprice end :: decimal(15, 2) as o_totalprice
+            )
+            from {_src(orders)}
+            union all select * replace (cast(null as bigint) as o_orderkey)
+                from {_src(orders)} where o_orderkey = {d["null_order_key"]}
+            union all select * from {_src(orders)} where o_orderkey = {d["repeated_order"]}
+            {extra_orders}
+            """,
+        )
+        _rewrite(
+            con,
+            lineitem,
+            f"""
+            select * replace (
+                case when {line("negative_quantity")} then -3
+                     else l_quantity end :: decimal(15, 2) as l_quantity,
+                case when {line("discount_high")} then 0.25
+                     when {line("discount_negative")} then -0.01
+                     else l_discount end :: decimal(15, 2) as l_discount,
+                case when {line("tax_high")} then 0.5 else l_tax end :: decimal(15, 2) as l_tax,
+                case when {line("negative_price")} then -1
+                     else l_extendedprice end :: decimal(15, 2) as l_extendedprice,
+                case when {line("receipt_before_ship")} then l_shipdate - 1
+                     else l_receiptdate end as l_receiptdate,
+                case when {line("ship_not_after_order")} then date '{order_date}'
+                     else l_shipdate end as l_shipdate
+            )
+            from {_src(lineitem)}
+            union all select * replace (cast(null as integer) as l_linenumber)
+                from {_src(lineitem)} where {line("null_line_key")}
+            union all select * from {_src(lineitem)} where {line("repeated_line")}
+            union all select * replace ({orphan_key} :: bigint as l_orderkey)
+                from {_src(lineitem)} where {line("orphan_line")}
+            {extra_lines}
+            """,
+        )
+        scoped = {"orders": "o_orderkey", "lineitem": "l_orderkey"}
+        delivered = {}
+        for table, path in (("orders", orders), ("lineitem", lineitem), ("customer", customer)):
+            if path is None:
+                continue
+            where = ""
+            if scope_max_key and table in scoped:
+                where = f"where {scoped[table]} is null or {scoped[table]} <= {scope_max_key}"
+            delivered[table] = con.execute(f"select count(*) from {_src(path)} {where}").fetchall()[0][0]
+    return expected, delivered, d
+
+
+@pytest.fixture(scope="module")
+def bad_load(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Crafted:
+    """Landing files with every kind of bad row, loaded once."""
+    data_dir = tmp_path_factory.mktemp("bad-load") / "data"
+    shutil.copytree(built_template, data_dir)
+    landing = data_dir / "landing" / f"sf={TINY_SF}"
+    scope_max = json.loads((landing / "batches" / "plan.json").read_text())["initial_max_order_key"]
+    shutil.copyfile(landing / "orders.parquet", data_dir.parent / "all_orders.parquet")
+    expected, delivered, donors = craft_bad_rows(
+        landing / "orders.parquet",
+        landing / "lineitem.parquet",
+        customer=landing / "customer.parquet",
+        redelivered_orders=None,
+        redelivered_lineitem=None,
+        scope_max_key=scope_max,
+        all_orders=data_dir.parent / "all_orders.parquet",
+    )
+    proc = run_cli("--data-dir", str(data_dir), "load", "-s", TINY_SF)
+    return Crafted(data_dir, proc.stdout, proc.stderr, proc.returncode, expected, delivered, donors)
+
+
+@pytest.fixture(scope="module")
+def bad_ingest(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Crafted:
+    """Arrival batch 1 with every kind of bad row (and re-deliveries), ingested once."""
+    data_dir = tmp_path_factory.mktemp("bad-ingest") / "data"
+    shutil.copytree(built_template, data_dir)
+    landing = data_dir / "landing" / f"sf={TINY_SF}"
+    batch = landing / "batches" / "batch_0001"
+    expected, delivered, donors = craft_bad_rows(
+        batch / "orders.parquet",
+        batch / "lineitem.parquet",
+        customer=None,
+        redelivered_orders=landing / "orders.parquet",
+        redelivered_lineitem=landing / "lineitem.parquet",
+        scope_max_key=None,
+        all_orders=landing / "orders.parquet",
+    )
+    proc = run_cli("--data-dir", str(data_dir), "ingest")
+    return Crafted(data_dir, proc.stdout, proc.stderr, proc.returncode, expected, delivered, donors)
+
+
+def _quarantine(data_dir: Path, batch_id: int) -> dict[str, int]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return dict(
+            con.execute(
+                "select table_name || ': ' || reason, count(*) from raw._quarantine "
+                "where batch_id = ? group by 1",
+                [batch_id],
+            ).fetchall()
+        )
+
+
+def _scalar(data_dir: Path, sql: str):
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()[0][0]
+
+
+@pytest.fixture(params=["load", "ingest"])
+def crafted(request: pytest.FixtureRequest) -> tuple[str, Crafted]:
+    step = request.param
+    return step, request.getfixturevalue(f"bad_{step}")
+
+
+def test_bad_rows_are_quarantined_with_their_exact_reason(crafted: tuple[str, Crafted]) -> None:
+    step, run = crafted
+    assert run.returncode == 0, run.stderr
+    assert _quarantine(run.data_dir, 0 if step == "load" else 1) == run.expected
+
+
+def test_the_cli_reports_quarantined_rows_per_reason(crafted: tuple[str, Crafted]) -> None:
+    _, run = crafted
+    for reason, count in run.expected.items():
+        assert f"quarantined {count:,} row(s): {reason} (raw._quarantine)" in run.stdout, run.stdout
+
+
+def test_every_delivered_row_is_in_raw_or_in_quarantine(crafted: tuple[str, Crafted]) -> None:
+    step, run = crafted
+    batch = 0 if step == "load" else 1
+    for table, delivered in run.delivered.items():
+        in_raw = _scalar(run.data_dir, f"select count(*) from raw.{table} where _batch_id = {batch}")
+        held = _scalar(
+            run.data_dir,
+            f"select count(*) from raw._quarantine where batch_id = {batch} and table_name = '{table}'",
+        )
+        assert in_raw + held == delivered, f"{table}: {in_raw} in raw + {held} quarantined != {delivered}"
+
+
+# (case, raw must hold none of these rows afterwards)
+BAD_ROW_CASES = {
+    "null order key": "select count(*) from raw.orders where o_orderkey is null",
+    "duplicate order key": "select count(*) from raw.orders where o_orderkey = {repeated_order}",
+    "null customer key": "select count(*) from raw.orders where o_custkey is null",
+    "order without its customer": "select count(*) from raw.orders where o_orderkey = {unknown_customer}",
+    "negative total price": "select count(*) from raw.orders where o_totalprice < 0",
+    "null line key": "select count(*) from raw.lineitem where l_orderkey is null or l_linenumber is null",
+    "duplicate line key": (
+        "select count(*) from raw.lineitem where l_orderkey = {repeated_line} and l_linenumber = 1"
+    ),
+    "lineitem without its order": (
+        "select count(*) from raw.lineitem l anti join raw.orders o on o.o_orderkey = l.l_orderkey"
+    ),
+    "negative quantity": "select count(*) from raw.lineitem where l_quantity <= 0",
+    "discount outside 0..0.10": "select count(*) from raw.lineitem where l_discount not between 0 and 0.10",
+    "tax outside 0..0.08": "select count(*) from raw.lineitem where l_tax not between 0 and 0.08",
+    "negative extended price": "select count(*) from raw.lineitem where l_extendedprice < 0",
+    "receipt before ship date": "select count(*) from raw.lineitem where l_receiptdate < l_shipdate",
+    "ship date not after order date": (
+        "select count(*) from raw.lineitem l join raw.orders o on o.o_orderkey = l.l_orderkey "
+        "where l.l_shipdate <= o.o_orderdate"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROW_CASES))
+def test_no_bad_row_reaches_raw(crafted: tuple[str, Crafted], case: str) -> None:
+    _, run = crafted
+    assert _scalar(run.data_dir, BAD_ROW_CASES[case].format(**run.donors)) == 0
+
+
+def test_a_quarantined_customer_takes_its_orders_and_lines_with_it(bad_load: Crafted) -> None:
+    assert _scalar(bad_load.data_dir, "select count(*) from raw.customer where c_custkey is null") == 0
+    assert (
+        _scalar(
+            bad_load.data_dir,
+            "select count(*) from raw.orders o anti join raw.customer c on c.c_custkey = o.o_custkey",
+        )
+        == 0
+    )
+    assert (
+        _scalar(
+            bad_load.data_dir,
+            "select count(*) - count(distinct c_custkey) from raw.customer",
+        )
+        == 0
+    )
+
+
+def test_quarantined_records_keep_the_delivered_values(bad_load: Crafted) -> None:
+    record = _scalar(
+        bad_load.data_dir,
+        "select record from raw._quarantine where reason = 'quantity not positive'",
+    )
+    row = json.loads(record)
+    assert row["l_orderkey"] == bad_load.donors["negative_quantity"]
+    assert float(row["l_quantity"]) == -3
+
+
+def test_reloading_replaces_the_quarantine_with_the_new_loads(bad_load: Crafted, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(bad_load.data_dir, data_dir)
+    assert _quarantine(data_dir, 0) == bad_load.expected
+    proc = run_cli("--data-dir", str(data_dir), "load", "-s", TINY_SF, check=True)
+    assert _quarantine(data_dir, 0) == bad_load.expected, "a reload must not double the quarantine"
+    assert "quarantined" in proc.stdout

@@ -1,0 +1,172 @@
+"""Schema drift in landing and batch files: additive changes flow through,
+breaking ones stop the step before anything is written (src/tpch_elt/schema_check.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_cli
+from test_bad_input import one_line_error, warehouse_state
+
+pytestmark = pytest.mark.e2e
+
+SF = "0.01"
+LOAD_REMEDY = "regenerate it with `tpch-elt generate --force` (or fix the file), then load again"
+INGEST_REMEDY = (
+    "fix the file or rebuild the batches with `tpch-elt generate --initial-fraction F --batches N --force`, "
+    "then run `tpch-elt ingest` again"
+)
+
+
+@pytest.fixture
+def data_dir(built_template: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(built_template, copy)
+    return copy
+
+
+def landing(data_dir: Path) -> Path:
+    return data_dir / "landing" / f"sf={SF}"
+
+
+def target_file(data_dir: Path, step: str) -> Path:
+    folder = landing(data_dir) if step == "load" else landing(data_dir) / "batches" / "batch_0001"
+    return folder / "lineitem.parquet"
+
+
+def rewrite(path: Path, select: str) -> None:
+    """Replace the Parquet file at `path` with `select …` over its rows (`src`)."""
+    tmp = path.with_suffix(".tmp.parquet")
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (with src as (select * from read_parquet('{path}', hive_partitioning = false)) {select}) "
+            f"to '{tmp}' (format parquet)"
+        )
+    tmp.replace(path)
+
+
+def run_step(data_dir: Path, step: str):
+    return run_cli("--data-dir", str(data_dir), *(("load", "-s", SF) if step == "load" else ("ingest",)))
+
+
+BREAKING = {
+    "missing": (
+        "select * exclude (l_quantity) from src",
+        "column l_quantity is missing (table lineitem; found 15 of table lineitem's 16 columns)",
+    ),
+    "renamed": (
+        "select * rename (l_quantity as l_qty) from src",
+        "column l_quantity is missing (table lineitem; found l_qty instead: renamed?)",
+    ),
+    "retyped": (
+        "select * replace (cast(l_quantity as varchar) as l_quantity) from src",
+        "column l_quantity is VARCHAR, expected DECIMAL(15,2) "
+        "(table lineitem; VARCHAR does not convert to it without loss)",
+    ),
+    "retyped date": (
+        "select * replace (cast(l_shipdate as timestamp) as l_shipdate) from src",
+        "column l_shipdate is TIMESTAMP, expected DATE (table lineitem; TIMESTAMP does not convert to it without loss)",
+    ),
+}
+
+
+@pytest.mark.parametrize("step", ["load", "ingest"])
+@pytest.mark.parametrize("change", list(BREAKING))
+def test_breaking_schema_change_stops_the_step_before_anything_is_written(
+    data_dir: Path, step: str, change: str
+) -> None:
+    before = warehouse_state(data_dir)
+    path = target_file(data_dir, step)
+    select, problem = BREAKING[change]
+    rewrite(path, select)
+
+    proc = run_step(data_dir, step)
+
+    assert proc.returncode == 1
+    kind, remedy = ("landing file", LOAD_REMEDY) if step == "load" else ("batch file", INGEST_REMEDY)
+    assert one_line_error(proc.stderr) == f"error: {kind} {path}: {problem}; {remedy}"
+    assert warehouse_state(data_dir) == before, "raw, batches, quarantine and marts must be untouched"
+
+
+def test_compatible_retype_is_loaded_as_tpch_types(data_dir: Path) -> None:
+    """Narrower integers and decimals that fit convert losslessly: accepted, raw keeps its types."""
+    path = target_file(data_dir, "load")
+    rewrite(
+        path,
+        "select * replace (cast(l_linenumber as tinyint) as l_linenumber, "
+        "cast(l_quantity as decimal(4, 0)) as l_quantity, cast(l_orderkey as integer) as l_orderkey) from src",
+    )
+    proc = run_step(data_dir, "load")
+    assert proc.returncode == 0, proc.stderr
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        types = dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = 'lineitem'"
+            ).fetchall()
+        )
+        assert con.execute("select count(*) from raw.lineitem where l_quantity is null").fetchall() == [(0,)]
+    assert (types["l_linenumber"], types["l_quantity"], types["l_orderkey"]) == (
+        "INTEGER",
+        "DECIMAL(15,2)",
+        "BIGINT",
+    )
+
+
+def test_extra_column_in_a_landing_file_is_kept_in_raw_with_a_warning(data_dir: Path) -> None:
+    path = target_file(data_dir, "load")
+    rewrite(path, "select *, 'web' as l_channel from src")
+
+    proc = run_step(data_dir, "load")
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (
+        f"warning: {path}: new column l_channel (VARCHAR) kept in raw.lineitem (earlier rows NULL); "
+        "staging ignores it until a model selects it"
+    )
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), count(l_channel) from raw.lineitem").fetchall()[0][1] > 0
+        # staging selects its columns by name: the views over raw still answer
+        assert con.execute("select count(*) from staging.stg_dim_customer").fetchall()[0][0] > 0
+
+
+def test_extra_column_in_a_batch_is_added_to_raw_and_the_increment_still_builds(data_dir: Path) -> None:
+    path = target_file(data_dir, "ingest")
+    rewrite(path, "select *, 'web' as l_channel from src")
+    warehouse = data_dir / "warehouse.duckdb"
+
+    proc = run_step(data_dir, "ingest")
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (
+        f"warning: {path}: new column l_channel (VARCHAR) kept in raw.lineitem (earlier rows NULL); "
+        "staging ignores it until a model selects it"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        by_batch = con.execute(
+            "select _batch_id, count(*), count(l_channel) from raw.lineitem group by 1 order by 1"
+        ).fetchall()
+    (initial, rows0, channel0), (batch, rows1, channel1) = by_batch
+    assert (initial, batch) == (0, 1)
+    assert rows0 > 0 and channel0 == 0, "earlier rows get NULL in the new column"
+    assert rows1 > 0 and channel1 == rows1, "the batch keeps its values"
+
+    # the next batch without the column still ingests (the column is NULL there)
+    second = run_step(data_dir, "ingest")
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.strip() == ""
+
+    # the incremental build runs: staging selects its columns by name
+    run_cli("--data-dir", str(data_dir), "build", check=True)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select max(_batch_id) from staging.stg_fct_lineitem").fetchall() == [(2,)]
+        assert con.execute(
+            "select count(*) from information_schema.columns where column_name = 'l_channel' "
+            "and table_schema <> 'raw'"
+        ).fetchall() == [(0,)]
+        assert con.execute(
+            "select (select count(*) from raw.lineitem) - (select count(*) from staging.stg_fct_lineitem)"
+        ).fetchall() == [(0,)]
