@@ -1,0 +1,87 @@
+"""An Airflow task retried after a failure is idempotent (issue 8).
+
+Python level, no Airflow started: the DAG's `ingest` and `plan_build` tasks
+are thin wrappers over `tpch_elt.ingest.ingest` and `tpch_elt.build.plan_build`
+(checked below against the DAG file), so retrying a task is calling its
+callable again with the same DAG run.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from airflow_support import DAG_FILE
+from test_bad_input import warehouse_state
+
+from tpch_elt.build import plan_build
+from tpch_elt.ingest import ingest
+from tpch_elt.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+RUN = "airflow dbt_pipeline scheduled__2026-11-27T04:00:00+00:00"
+NEXT_RUN = "airflow dbt_pipeline scheduled__2026-11-27T08:00:00+00:00"
+
+
+@pytest.fixture
+def settings(built_template: Path, tmp_path: Path) -> Settings:
+    data_dir = tmp_path / "data"
+    shutil.copytree(built_template, data_dir)
+    return Settings(data_dir=data_dir)
+
+
+def test_a_retried_ingest_task_changes_nothing(settings: Settings) -> None:
+    first = ingest(settings, run_key=RUN)
+    assert (first.status, first.batch_id) == ("ingested", 1)
+    after_first = warehouse_state(settings.data_dir)
+
+    # the task failed after its commit (worker lost, log upload failed, …) and is retried
+    retry = ingest(settings, run_key=RUN)
+
+    assert (retry.status, retry.batch_id) == ("already loaded", 1)
+    assert retry.loaded_at == first.loaded_at
+    assert warehouse_state(settings.data_dir) == after_first, "a retry must not ingest another batch"
+
+    # the next DAG run still takes the next batch, once
+    later = ingest(settings, run_key=NEXT_RUN)
+    assert (later.status, later.batch_id) == ("ingested", 2)
+    assert ingest(settings, run_key=NEXT_RUN).status == "already loaded"
+    # and a run with nothing left to do stays a no-op
+    assert ingest(settings, run_key="airflow dbt_pipeline manual__x").status == "nothing pending"
+
+
+def test_a_retried_plan_task_decides_the_same_and_writes_nothing(settings: Settings) -> None:
+    ingest(settings, run_key=RUN)
+    warehouse = settings.warehouse_path
+    digest = hashlib.sha256(warehouse.read_bytes()).hexdigest()
+
+    first = plan_build(settings, full_refresh=False, full_tests=False)
+    retry = plan_build(settings, full_refresh=False, full_tests=False)
+
+    assert first == retry
+    assert first.tests_from_batch == 1, "the increment's tests start at the batch just ingested"
+    assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == digest, "planning writes nothing"
+
+
+def _calls_in(function: str) -> list[ast.Call]:
+    tree = ast.parse(DAG_FILE.read_text())
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
+    return [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+
+
+def test_the_dag_tasks_are_these_callables_keyed_by_their_run() -> None:
+    ingest_calls = {ast.unparse(c) for c in _calls_in("ingest")}
+    assert "run_ingest(pipeline_settings(), run_key=ingest_run_key(dag_run))" in ingest_calls
+    imports = {
+        (n.module, alias.name, alias.asname)
+        for n in ast.walk(ast.parse(DAG_FILE.read_text()))
+        if isinstance(n, ast.ImportFrom)
+        for alias in n.names
+    }
+    assert ("tpch_elt.ingest", "ingest", "run_ingest") in imports
+    assert ("tpch_elt.build", "plan_build", "make_plan") in imports
+    assert any(ast.unparse(c).startswith("make_plan(pipeline_settings(),") for c in _calls_in("plan_build"))
