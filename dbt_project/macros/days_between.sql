@@ -3,5 +3,5 @@
     portable through dbt's cross-database datediff.
 #}
 {% macro days_between(start_date, end_date) -%}
-    {{ dbt.datediff(start_date, end_date, 'day') }}
+    {{ dbt.datediff(start_date, end_date, 'day') | trim }}
 {%- endmacro %}

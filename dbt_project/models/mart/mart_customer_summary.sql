@@ -60,13 +60,13 @@ rfm_scores as (
     select
         customer_key,
         ntile(5) over (
-            order by recency_days desc nulls last, customer_key
+            order by recency_days desc nulls last, customer_key asc
         ) as r_score,
         ntile(5) over (
-            order by order_count asc, customer_key
+            order by order_count asc, customer_key asc
         ) as f_score,
         ntile(5) over (
-            order by lifetime_value asc, customer_key
+            order by lifetime_value asc, customer_key asc
         ) as m_score
     from customer_recency
 

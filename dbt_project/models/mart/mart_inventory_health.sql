@@ -107,7 +107,7 @@ demand as (
 levels as (
 
     select
-        demand.*,
+        *,
         cast(
             coalesce(
                 daily_demand * (max_lead_time_days - avg_lead_time_days), 0

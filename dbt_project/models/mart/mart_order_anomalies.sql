@@ -151,15 +151,16 @@ flags as (
         'order_status_mismatch' as anomaly_type,
         'data quality' as anomaly_category
     from scored_orders
-    where not (
-        (order_status = 'F' and shipped_line_count = line_count)
-        or (order_status = 'O' and shipped_line_count = 0)
-        or (
-            order_status = 'P'
-            and shipped_line_count > 0
-            and shipped_line_count < line_count
+    where
+        not (
+            (order_status = 'F' and shipped_line_count = line_count)
+            or (order_status = 'O' and shipped_line_count = 0)
+            or (
+                order_status = 'P'
+                and shipped_line_count > 0
+                and shipped_line_count < line_count
+            )
         )
-    )
 
     union all
 

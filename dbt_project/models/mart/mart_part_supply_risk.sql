@@ -59,7 +59,7 @@ offers as (
             partition by supplier_parts.part_key
             order by
                 supplier_parts.shipped_quantity desc nulls last,
-                supplier_parts.supplier_key
+                supplier_parts.supplier_key asc
         ) as supplier_rank
     from supplier_parts
     inner join suppliers

@@ -93,10 +93,10 @@ final as (
         {{ ratio('returned_line_count', 'settled_line_count') }}
             as return_rate,
         row_number() over (
-            order by net_revenue desc nulls last, part_key
+            order by net_revenue desc nulls last, part_key asc
         ) as revenue_rank,
         row_number() over (
-            order by gross_margin desc nulls last, part_key
+            order by gross_margin desc nulls last, part_key asc
         ) as margin_rank,
         line_count > 0 as has_sales
     from joined

@@ -33,7 +33,7 @@ daily_peaks as (
         max(order_count) as peak_day_order_count,
         max(line_count) as peak_day_line_count
     from daily_orders
-    group by 1
+    group by order_month
 
 ),
 
@@ -54,7 +54,7 @@ monthly_orders as (
         sum(gross_margin) as gross_margin,
         sum(late_line_count) as late_line_count
     from orders
-    group by 1
+    group by order_month
 
 ),
 

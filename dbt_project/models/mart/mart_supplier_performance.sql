@@ -196,11 +196,10 @@ final as (
         ) as cost_to_quality_rank,
         row_number() over (
             order by
-                case when line_count > 0 then 0 else 1 end,
-                (line_count - late_line_count) * 1.0 / nullif(line_count, 0)
-                    desc nulls last,
-                avg_days_late,
-                supplier_key
+                case when line_count > 0 then 0 else 1 end asc,
+                (line_count - late_line_count) * 1.0 / nullif(line_count, 0) desc nulls last,
+                avg_days_late asc,
+                supplier_key asc
         ) as reliability_rank
     from scored
 
