@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
 
-from tpch_elt.publish import published_path
+from tpch_elt.publish import published_path, segments_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +27,12 @@ MARTS_QUERY = """
 def marts(database: Path) -> list[tuple]:
     with duckdb.connect(str(database), read_only=True) as con:
         return con.execute(MARTS_QUERY).fetchall()
+
+
+def published_files(warehouse: Path) -> dict[str, bytes]:
+    """The catalog and every segment readers can reach, byte for byte."""
+    files = [published_path(warehouse), *sorted(segments_dir(warehouse).rglob("*.parquet"))]
+    return {str(path): path.read_bytes() for path in files}
 
 
 def publication(database: Path) -> list[tuple]:
@@ -65,10 +71,18 @@ def test_a_passing_build_publishes_exactly_the_warehouse_marts(data_dir: Path) -
     assert publication(snapshot)[0][2] == 1
     assert marts(snapshot) == marts(warehouse)
     with duckdb.connect(str(snapshot), read_only=True) as con:
-        published = {name for (name,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+        published = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'mart'"
+            ).fetchall()
+        }
         # the increment rebuilt mart_orders and the customer summary; the
         # history-wide (daily) marts were carried over from the last snapshot
         rebuilt, carried = con.execute("select rebuilt, carried_over from main.publication").fetchall()[0]
+        segments = dict(
+            con.execute("select mart, list(path order by path) from main.segments group by 1").fetchall()
+        )
         # money stays DECIMAL in the copy
         money_type = con.execute(
             "select data_type from duckdb_columns() where table_name = 'mart_orders' and column_name = 'net_revenue'"
@@ -80,11 +94,20 @@ def test_a_passing_build_publishes_exactly_the_warehouse_marts(data_dir: Path) -
                 "select table_name from duckdb_tables() where schema_name = 'mart'"
             ).fetchall()
         }
-    assert published == built | {"publication"}
+    assert published == built
     assert {"mart_orders", "mart_customer_summary"} <= set(rebuilt)
     assert "mart_sales_trends" in carried
     assert set(rebuilt) | set(carried) == built
     assert money_type.startswith("DECIMAL")
+    # publishing follows the delta: mart_orders got one new segment holding
+    # only the new batch; the customer summary (re-ranked every build) was
+    # rewritten; a carried-over mart kept its segment from publication 1
+    assert segments["mart_orders"] == ["mart_orders/000001.parquet", "mart_orders/000002.parquet"]
+    newest = segments_dir(warehouse) / "mart_orders" / "000002.parquet"
+    with duckdb.connect() as con:
+        assert con.execute(f"select distinct _batch_id from read_parquet('{newest}')").fetchall() == [(1,)]
+    assert segments["mart_customer_summary"] == ["mart_customer_summary/000002.parquet"]
+    assert segments["mart_sales_trends"] == ["mart_sales_trends/000001.parquet"]
 
 
 def _break_newest_batch(warehouse: Path) -> None:
@@ -100,7 +123,7 @@ def test_a_failing_test_publishes_nothing_and_says_where_the_failing_rows_are(da
     warehouse = data_dir / "warehouse.duckdb"
     snapshot = published_path(warehouse)
     before_marts, before_publication = marts(snapshot), publication(snapshot)
-    before_bytes = snapshot.read_bytes()
+    before_bytes = published_files(warehouse)
 
     run_cli("--data-dir", str(data_dir), "ingest", check=True)
     _break_newest_batch(warehouse)
@@ -117,7 +140,7 @@ def test_a_failing_test_publishes_nothing_and_says_where_the_failing_rows_are(da
         samples = con.execute(command).fetchall()
     assert any("'X'" in str(sample) or '"X"' in str(sample) for _, sample in samples)
     # readers see exactly what they saw before, byte for byte
-    assert snapshot.read_bytes() == before_bytes
+    assert published_files(warehouse) == before_bytes
     assert marts(snapshot) == before_marts and publication(snapshot) == before_publication
     # the write did happen, in the warehouse only
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -129,7 +152,7 @@ def test_a_failing_test_publishes_nothing_and_says_where_the_failing_rows_are(da
     proc = run_cli("--data-dir", str(data_dir), "build")
     assert proc.returncode == 1
     assert "covered batches >= 1" in proc.stdout
-    assert snapshot.read_bytes() == before_bytes
+    assert published_files(warehouse) == before_bytes
 
     # Fixing the data and rebuilding publishes everything.
     with duckdb.connect(str(warehouse)) as con:
@@ -186,3 +209,41 @@ def test_report_reads_the_published_marts_not_the_warehouse(data_dir: Path) -> N
     assert "from warehouse.published.duckdb" in page
     assert f"{published_orders:,} orders from" in page
     assert f"{published_orders - 10:,} orders from" not in page
+
+
+def test_a_build_killed_mid_way_leaves_the_snapshot_whole_and_the_rerun_publishes(data_dir: Path) -> None:
+    import os
+    import signal
+
+    warehouse = data_dir / "warehouse.duckdb"
+    snapshot = published_path(warehouse)
+    before = published_files(warehouse)
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    victim = subprocess.Popen(
+        [str(BIN_DIR / "tpch-elt"), "--data-dir", str(data_dir), "build"],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    # kill it once dbt has started writing: the incremental staging model
+    # holds the new batch (the marts are not published yet)
+    deadline = time.monotonic() + 300
+    while victim.poll() is None and time.monotonic() < deadline:
+        logs = data_dir / "dbt" / "logs" / "dbt.log"
+        if (
+            logs.is_file()
+            and "stg_fct_orders" in logs.read_text(errors="replace").split("Running with dbt")[-1]
+        ):
+            break
+        time.sleep(0.1)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=60)
+    # readers still have the old snapshot, whole
+    assert published_files(warehouse) == before
+    run_cli("--data-dir", str(data_dir), "build", check=True)
+    assert publication(snapshot)[0][2] == 1
+    assert marts(snapshot) == marts(warehouse)
+    assert not list(data_dir.glob("*.tmp-*")), "the rerun left a scratch snapshot behind"

@@ -342,13 +342,23 @@ def publish(ti: Any = None) -> str:
     skipped = {
         s.removeprefix("tag:") for s in str(decided.get("exclude", "")).split() if s.startswith("tag:")
     }
-    rebuilt = [
-        node["name"]
+    built = [
+        node
         for node in _manifest_nodes(manifest).values()
         if node["resource_type"] == "model" and layer_of(node) == "mart" and not skipped & set(node["tags"])
     ]
+    keys = {
+        node["name"]: node["config"]["unique_key"]
+        for node in built
+        if node["config"]["materialized"] == "incremental"
+        and isinstance(node["config"].get("unique_key"), str)
+    }
     result = publish_marts(
-        pipeline_settings(), rebuilt=rebuilt, invocation_id=f"airflow {DAG_ID} {ti.run_id}"
+        pipeline_settings(),
+        rebuilt=[node["name"] for node in built],
+        invocation_id=f"airflow {DAG_ID} {ti.run_id}",
+        full_refresh=decided.get("full_refresh") == "true",
+        keys=keys,
     )
     log.info(
         "published %s (batch %s): %d rebuilt, %d carried over",

@@ -243,7 +243,9 @@ def _build(
         record_dbt_invocation(settings, result)  # observability; warns, never raises
         if settings.target == "dev":
             started = time.perf_counter()
-            _publish_if_audited(settings, summary, result.result, partial=bool(select or exclude))
+            _publish_if_audited(
+                settings, summary, result.result, partial=bool(select or exclude), full_refresh=full_refresh
+            )
             summary.publish_seconds = time.perf_counter() - started
 
         if freshness:
@@ -288,24 +290,38 @@ def _invocation_id(result: Any) -> str | None:
         return None
 
 
-def _publish_if_audited(settings: Settings, summary: BuildSummary, execution: Any, *, partial: bool) -> None:
+def _publish_if_audited(
+    settings: Settings, summary: BuildSummary, execution: Any, *, partial: bool, full_refresh: bool
+) -> None:
     """Publish the marts when every model and error-severity test passed."""
     if not summary.success:
         summary.readers_see = latest(settings)
         return
-    rebuilt = {
-        item.node.name
+    built = [
+        item.node
         for item in getattr(execution, "results", []) or []
         if str(getattr(item.node.resource_type, "value", item.node.resource_type)) == "model"
         and item.node.schema == MART_SCHEMA
         and str(getattr(item.status, "value", item.status)) == "success"
+    ]
+    rebuilt = {node.name for node in built}
+    # Incremental marts with a single unique key may publish only their new rows.
+    keys = {
+        node.name: node.config.unique_key
+        for node in built
+        if node.config.materialized == "incremental" and isinstance(node.config.unique_key, str)
     }
     current = latest(settings)
     if not rebuilt and current is not None:
         summary.readers_see = current  # no mart changed: nothing to publish
         return
     summary.publication = publish(
-        settings, rebuilt=rebuilt, invocation_id=summary.invocation_id, audited_all_batches=not partial
+        settings,
+        rebuilt=rebuilt,
+        invocation_id=summary.invocation_id,
+        audited_all_batches=not partial,
+        full_refresh=full_refresh,
+        keys=keys,
     )
     summary.readers_see = summary.publication
 
