@@ -80,13 +80,20 @@ def landing_files(settings: Settings, scale_factor: float) -> dict[str, Path]:
     return files
 
 
-def check_landing_file(con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path) -> FileSchema:
-    """Raise unless `path` is readable Parquet whose columns fit `spec` (see schema_check)."""
+def check_landing_file(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: Path, *, check_types: bool = False
+) -> FileSchema:
+    """Raise unless `path` is readable Parquet with `spec`'s columns (see schema_check).
+
+    Types are checked on request: `load` asks; the Snowflake loader relies on
+    COPY's own conversion, whose failure rolls its whole load back.
+    """
     return check_file(
         con,
         spec,
         path,
         remedy="regenerate it with `tpch-elt generate --force` (or fix the file), then load again",
+        check_types=check_types,
     )
 
 
@@ -131,7 +138,9 @@ def load(
     row_counts: dict[str, int] = {}
     quarantined: dict[str, int] = {}
     with warehouse_lock(settings.warehouse_path, "load"), connect(settings.warehouse_path) as con:
-        schemas = {spec.name: check_landing_file(con, spec, files[spec.name]) for spec in TABLES}
+        schemas = {
+            spec.name: check_landing_file(con, spec, files[spec.name], check_types=True) for spec in TABLES
+        }
         warnings = [describe_extra(s, f"{RAW_SCHEMA}.{s.table}") for s in schemas.values() if s.extra]
         con.execute("begin transaction")
         current = "raw schema"
