@@ -25,6 +25,7 @@ from tpch_elt.alerts import AlertSettings
 from tpch_elt.batches import read_plan, validate_split
 from tpch_elt.build import BuildSummary
 from tpch_elt.build import build as run_build
+from tpch_elt.docs import generate_docs
 from tpch_elt.errors import PipelineError
 from tpch_elt.generate import generate as run_generate
 from tpch_elt.generate import parse_scale_factor
@@ -482,6 +483,19 @@ def report(ctx: typer.Context) -> None:
     """Write the offline HTML reports (insights, ...) to <data-dir>/reports/."""
     settings = _settings(ctx)
     _guard(lambda: _do_report(settings))
+
+
+@app.command()
+def docs(ctx: typer.Context) -> None:
+    """dbt's documentation site (lineage graph, models, columns) as one offline HTML file."""
+    settings = _settings(ctx)
+    with console.status("dbt docs generate --static"):
+        result = _guard(lambda: generate_docs(settings))
+    console.print(
+        f"Docs site in [cyan]{result.path}[/] ({result.models} models, {result.sources} sources, "
+        f"{result.exposures} exposures; {result.size_bytes / 2**20:,.1f} MiB, opens offline)",
+        highlight=False,
+    )
 
 
 def _do_observe(
