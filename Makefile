@@ -12,11 +12,16 @@ AIRFLOW_PORT ?= 8080
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install run test clean help bench airflow airflow-stop
+.PHONY: install run test clean help bench airflow airflow-stop \
+	lint docs test-unit test-dag test-e2e ci-state slim-ci
 
 help:
 	@echo "make run [SCALE_FACTOR=1]  generate TPC-H, load DuckDB, build the dbt marts"
-	@echo "make test                  the whole test suite"
+	@echo "make test                  make lint, then the whole test suite"
+	@echo "make lint                  ruff (lint + format check) and sqlfluff (dbt templater) on the SQL"
+	@echo "make docs                  dbt docs as one offline page: data/docs/index.html (needs make run)"
+	@echo "make test-unit | test-dag | test-e2e   the CI jobs' slices of the suite"
+	@echo "make slim-ci STATE=DIR     build + test only state:modified+, deferring to DIR's manifest"
 	@echo "make bench [SCALE_FACTOR=1] full refresh vs one 1 % batch, printed and in bench/results/"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
 	@echo "make airflow [SCALE_FACTOR=1] [AIRFLOW_PORT=8080]  Airflow 3 + the dbt_pipeline DAG, UI on localhost (airflow/airflow)"
@@ -33,8 +38,45 @@ install: $(BIN)/.installed
 run: $(BIN)/.installed
 	$(BIN)/tpch-elt run --scale-factor $(SCALE_FACTOR)
 
-test: $(BIN)/.installed
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Quality gates (README, "Quality gates"): zero findings from ruff on the
+# Python and from sqlfluff (dbt templater, DuckDB dialect, .sqlfluff) on the
+# dbt SQL. .ci/sqlfluff lints in a scratch directory: never a real warehouse.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	VENV=$(VENV) .ci/sqlfluff lint dbt_project
+
+# The CI workflow's test jobs (.github/workflows/ci.yml), runnable here too.
+# Together with test_airflow_run.py (-m airflow) they make up `make test`.
+test-unit: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not e2e and not airflow and not snowflake" --ignore=tests/test_airflow_dag.py $(PYTEST_ARGS)
+
+test-dag: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/test_airflow_dag.py $(PYTEST_ARGS)
+
+test-e2e: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "e2e or snowflake" $(PYTEST_ARGS)
+
+# dbt's documentation site as one self-contained page (data/docs/index.html).
+docs: $(BIN)/.installed
+	$(BIN)/tpch-elt docs
+
+# Slim CI. ci-state builds a tiny warehouse and keeps what a pull request
+# compares against in STATE: dbt's manifest.json and the warehouse holding
+# the relations it describes (pushes to main upload it as an artifact).
+# slim-ci builds and tests only state:modified+ on a copy of that warehouse,
+# deferring every other ref to STATE's manifest; without a STATE it builds
+# everything (.ci/slim_ci.py).
+STATE ?= .ci-state/main
+CI_SCALE_FACTOR ?= 0.01
+ci-state: $(BIN)/.installed
+	$(BIN)/python .ci/slim_ci.py state --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
+
+slim-ci: $(BIN)/.installed
+	$(BIN)/python .ci/slim_ci.py build --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs airflow/dbt_target
