@@ -70,7 +70,7 @@ docs: $(BIN)/.installed
 # slim-ci builds and tests only state:modified+ on a copy of that warehouse,
 # deferring every other ref to STATE's manifest; without a STATE it builds
 # everything (.ci/slim_ci.py).
-STATE ?= .ci-state/main
+STATE ?= data/ci-state/main
 CI_SCALE_FACTOR ?= 0.01
 ci-state: $(BIN)/.installed
 	$(BIN)/python .ci/slim_ci.py state --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)

@@ -6,6 +6,7 @@ API: no dbt run, a few seconds in all."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -99,14 +100,19 @@ def test_slim_ci_downloads_the_state_that_pushes_to_main_upload() -> None:
     assert slim["permissions"]["actions"] == "read"
     state_dir = download["with"]["path"].rstrip("/")
     assert upload["with"]["path"].rstrip("/") == state_dir
+    # upload-artifact (v4.4+) silently skips hidden paths, dot-directories included
+    assert not any(part.startswith(".") for part in Path(state_dir).parts), state_dir
     assert ["ci-state", f"STATE={state_dir}"] in _make_calls(state)
     assert ["slim-ci", f"STATE={state_dir}"] in _make_calls(slim)
 
 
 def _dry_run(*goals: str) -> list[str]:
+    # not the flags of a `make test` this suite may be running under
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     proc = subprocess.run(
         ["make", "-n", "--always-make", *goals, f"BIN={Path(sys.executable).parent}"],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
