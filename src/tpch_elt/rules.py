@@ -93,15 +93,22 @@ def reason_sql(table: str, *, redeliveries: bool) -> str:
     return f"case\n{branches}\n    end"
 
 
-def checked_sql(table: str, source: str, *, redeliveries: bool) -> str:
-    """Every row of `source` (a relation in SQL) with its `_reject_reason` (null: accepted)."""
+def duplicate_keys_sql(table: str, source: str) -> str:
+    """The keys that occur more than once in `source`."""
     keys = KEYS[table]
     not_null = " and ".join(f"{k} is not null" for k in keys)
+    return f"select {', '.join(keys)} from {source} as s where {not_null} group by all having count(*) > 1"
+
+
+def checked_sql(table: str, source: str, *, redeliveries: bool, duplicates: str | None = None) -> str:
+    """Every row of `source` (a relation in SQL) with its `_reject_reason` (null: accepted).
+
+    `duplicates`: a relation holding `duplicate_keys_sql(table, source)`, if
+    already computed; else it is computed inline.
+    """
+    keys = KEYS[table]
     on = " and ".join(f"dup.{k} = b.{k}" for k in keys)
-    joins = [
-        f"left join (select {', '.join(keys)} from {source} as s where {not_null} "
-        f"group by all having count(*) > 1) as dup on {on}"
-    ]
+    joins = [f"left join {duplicates or '(' + duplicate_keys_sql(table, source) + ')'} as dup on {on}"]
     if table == "orders":
         joins.append(
             "left join (select distinct c_custkey as _customer_key from raw.customer) as customer "
@@ -136,12 +143,15 @@ def check_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, *, redel
     """Create the temp view `checked_<table>` over `source`; returns its name.
 
     A view, not a table: the accepted rows are read once, straight into
-    raw, so a large initial load is not held in memory twice.
+    raw, so a large initial load is not held in memory twice. The repeated
+    keys (normally none) are computed once, into a temp table, because the
+    view is read twice: for the quarantine, then for raw.
     """
     view = f"checked_{table}"
-    con.execute(
-        f"create or replace temp view {view} as {checked_sql(table, source, redeliveries=redeliveries)}"
-    )
+    duplicates = f"duplicate_keys_{table}"
+    con.execute(f"create or replace temp table {duplicates} as {duplicate_keys_sql(table, source)}")
+    checked = checked_sql(table, source, redeliveries=redeliveries, duplicates=duplicates)
+    con.execute(f"create or replace temp view {view} as {checked}")
     return view
 
 
@@ -177,6 +187,7 @@ def quarantine_rejected(
 
 def drop_checked(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"drop view if exists checked_{table}")
+    con.execute(f"drop table if exists duplicate_keys_{table}")
 
 
 def columns_sql(table: str, extra: tuple[tuple[str, str], ...]) -> str:
