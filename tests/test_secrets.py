@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_cli
+from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +85,46 @@ def test_no_secret_in_the_pipelines_output(pipeline_with_secrets: dict) -> None:
     for command, stdout, stderr in pipeline_with_secrets["outputs"]:
         assert leaks_in(stdout.encode()) == [], command
         assert leaks_in(stderr.encode()) == [], command
+
+
+def test_no_secret_in_dbt_artifacts_when_the_snowflake_profile_renders_them(tmp_path: Path) -> None:
+    """The dev target never renders the snowflake profile; `dbt parse --target
+    snowflake` does (no connection needed): its manifest, partial-parse state
+    and logs must not hold the credentials it read."""
+    env = {
+        **FAKE_SECRETS,
+        "SNOWFLAKE_ACCOUNT": "fake-account",
+        "SNOWFLAKE_USER": "fake-user",
+        "TPCH_ELT_TARGET": "snowflake",
+    }
+    proc = subprocess.run(
+        [
+            str(BIN_DIR / "dbt"),
+            "parse",
+            "--project-dir",
+            str(REPO_ROOT / "dbt_project"),
+            "--profiles-dir",
+            str(REPO_ROOT / "dbt_project" / "profiles"),
+            "--target",
+            "snowflake",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=REPO_ROOT,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {"manifest.json", "partial_parse.msgpack", "dbt.log"} <= {p.name for p in files}
+    leaks = {str(p.relative_to(tmp_path)): found for p in files if (found := leaks_in(p.read_bytes()))}
+    assert leaks == {}
+    assert leaks_in((proc.stdout + proc.stderr).encode()) == []
 
 
 # --- the repository itself ----------------------------------------------------------
