@@ -170,3 +170,36 @@ def test_extra_column_in_a_batch_is_added_to_raw_and_the_increment_still_builds(
         assert con.execute(
             "select (select count(*) from raw.lineitem) - (select count(*) from staging.stg_fct_lineitem)"
         ).fetchall() == [(0,)]
+
+
+def test_a_column_a_model_starts_selecting_arrives_without_a_full_refresh(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """on_schema_change: append_new_columns (dbt_project.yml): the incremental
+    model gains the column on its next increment, NULL for rows built before."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "dbt_project",
+        project,
+        ignore=shutil.ignore_patterns("target", "logs"),
+    )
+    model = project / "models" / "staging" / "stg_fct_orders.sql"
+    text = model.read_text()
+    mapped = "cast(o_comment as varchar) as order_comment,"
+    assert mapped in text
+    model.write_text(text.replace(mapped, mapped + "\n        length(o_comment) as order_comment_length,"))
+
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    proc = run_cli("--data-dir", str(data_dir), "build", check=True, TPCH_ELT_PROJECT_DIR=str(project))
+    assert "full refresh" not in proc.stdout
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        rows = dict(
+            con.execute(
+                "select _batch_id = 0, count(order_comment_length) from staging.stg_fct_orders group by 1"
+            ).fetchall()
+        )
+        total_new = con.execute("select count(*) from staging.stg_fct_orders where _batch_id = 1").fetchall()[
+            0
+        ][0]
+    assert rows[True] == 0, "rows built before the column existed stay NULL"
+    assert rows[False] == total_new > 0, "the new batch carries the new column"

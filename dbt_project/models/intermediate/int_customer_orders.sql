@@ -3,7 +3,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='customer_key',
-        on_schema_change='fail',
     )
 }}
 

@@ -3,7 +3,6 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='order_key',
-        on_schema_change='fail',
         cluster_by=['order_year'],
     )
 }}
