@@ -15,44 +15,105 @@ order_lines as (
 ),
 
 {% if is_incremental() %}
-touched_customers as (
+    watermark as (
 
-    -- customers with lines from batches this table has not seen; each is
-    -- re-aggregated from all of its lines, the rest are left as they are
-    select distinct customer_key
-    from order_lines
-    where _batch_id > (
-        select max(existing._batch_id) from {{ this }} as existing
-    )
+        select max(existing._batch_id) as batch_id
+        from {{ this }} as existing
 
-),
+    ),
+
+    new_lines as (
+
+        -- lines from batches this table has not seen (read from the model,
+        -- not the order_lines CTE: DuckDB materializes a CTE read twice,
+        -- here all history)
+        select * from {{ ref('int_order_lineitems') }}
+        where _batch_id > (select watermark.batch_id from watermark)
+
+    ),
+
+    earlier_orders as (
+
+        -- orders of those lines that already had lines (a late line): their
+        -- order is counted already
+        select distinct order_key
+        from {{ ref('int_order_lineitems') }}
+        where
+            _batch_id <= (select watermark.batch_id from watermark)
+            and order_key in (select new_lines.order_key from new_lines)
+
+    ),
+
+    batch_totals as (
+
+        select
+            new_lines.customer_key,
+            count(
+                distinct case
+                    when earlier_orders.order_key is null then new_lines.order_key
+                end
+            ) as order_count,
+            count(*) as line_count,
+            sum(new_lines.net_revenue) as lifetime_value,
+            sum(new_lines.gross_revenue) as lifetime_gross_revenue,
+            sum(new_lines.quantity) as lifetime_quantity,
+            min(new_lines.order_date) as first_order_date,
+            max(new_lines.order_date) as last_order_date,
+            max(new_lines._batch_id) as _batch_id
+        from new_lines
+        left join earlier_orders
+            on new_lines.order_key = earlier_orders.order_key
+        group by new_lines.customer_key
+
+    ),
+
+    customer_totals as (
+
+        -- every measure merges: counts and sums add up, dates take the extremes
+        select
+            batch_totals.customer_key,
+            coalesce(existing.order_count, 0) + batch_totals.order_count
+                as order_count,
+            coalesce(existing.line_count, 0) + batch_totals.line_count
+                as line_count,
+            coalesce(existing.lifetime_value, 0) + batch_totals.lifetime_value
+                as lifetime_value,
+            coalesce(existing.lifetime_gross_revenue, 0)
+            + batch_totals.lifetime_gross_revenue as lifetime_gross_revenue,
+            coalesce(existing.lifetime_quantity, 0)
+            + batch_totals.lifetime_quantity as lifetime_quantity,
+            least(
+                coalesce(existing.first_order_date, batch_totals.first_order_date),
+                batch_totals.first_order_date
+            ) as first_order_date,
+            greatest(
+                coalesce(existing.last_order_date, batch_totals.last_order_date),
+                batch_totals.last_order_date
+            ) as last_order_date,
+            batch_totals._batch_id
+        from batch_totals
+        left join {{ this }} as existing
+            on batch_totals.customer_key = existing.customer_key
+
+    ),
+{% else %}
+    customer_totals as (
+
+        select
+            customer_key,
+            count(distinct order_key) as order_count,
+            count(*) as line_count,
+            sum(net_revenue) as lifetime_value,
+            sum(gross_revenue) as lifetime_gross_revenue,
+            sum(quantity) as lifetime_quantity,
+            min(order_date) as first_order_date,
+            max(order_date) as last_order_date,
+            max(_batch_id) as _batch_id
+        from order_lines
+        group by customer_key
+
+    ),
 {% endif %}
-
-customer_lines as (
-
-    select * from order_lines
-    {% if is_incremental() %}
-        where customer_key in (select customer_key from touched_customers)
-    {% endif %}
-
-),
-
-customer_totals as (
-
-    select
-        customer_key,
-        count(distinct order_key) as order_count,
-        count(*) as line_count,
-        sum(net_revenue) as lifetime_value,
-        sum(gross_revenue) as lifetime_gross_revenue,
-        sum(quantity) as lifetime_quantity,
-        min(order_date) as first_order_date,
-        max(order_date) as last_order_date,
-        max(_batch_id) as _batch_id
-    from customer_lines
-    group by customer_key
-
-),
 
 final as (
 
