@@ -82,14 +82,18 @@ order_lines as (
             + batch_totals.lifetime_gross_revenue as lifetime_gross_revenue,
             coalesce(existing.lifetime_quantity, 0)
             + batch_totals.lifetime_quantity as lifetime_quantity,
-            least(
-                coalesce(existing.first_order_date, batch_totals.first_order_date),
-                batch_totals.first_order_date
-            ) as first_order_date,
-            greatest(
-                coalesce(existing.last_order_date, batch_totals.last_order_date),
-                batch_totals.last_order_date
-            ) as last_order_date,
+            -- case, not least/greatest: their NULL handling differs by warehouse;
+            -- a customer new in this batch has no existing row (NULL) and takes the batch's date
+            case
+                when existing.first_order_date < batch_totals.first_order_date
+                    then existing.first_order_date
+                else batch_totals.first_order_date
+            end as first_order_date,
+            case
+                when existing.last_order_date > batch_totals.last_order_date
+                    then existing.last_order_date
+                else batch_totals.last_order_date
+            end as last_order_date,
             batch_totals._batch_id
         from batch_totals
         left join {{ this }} as existing
