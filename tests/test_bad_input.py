@@ -289,6 +289,15 @@ def craft_bad_rows(
             "lineitem: receipt before ship": 1,
             "lineitem: ship date not after order date": 1,
         }
+        # An order goes whole or not at all: a rejected line takes its order
+        # and the order's other lines along (rules.cascade_rejected_lines).
+        # The null-line-key case adds a broken copy: every original line follows.
+        bad_line_cases = names[names.index("null_line_key") :]
+        bad_line_cases.remove("orphan_line")  # no order of the delivery to take along
+        expected["orders: a line of the order was rejected"] = len(bad_line_cases)
+        expected["lineitem: another line of the order was rejected"] = sum(
+            lines_of[d[k]] - (0 if k == "null_line_key" else 1) for k in bad_line_cases
+        )
         extra_orders = extra_lines = ""
         if customer is not None:
             # a customer delivered twice: both copies quarantined, and its
@@ -543,3 +552,21 @@ def test_reloading_replaces_the_quarantine_with_the_new_loads(bad_load: Crafted,
     proc = run_cli("--data-dir", str(data_dir), "load", "-s", TINY_SF, check=True)
     assert _quarantine(data_dir, 0) == bad_load.expected, "a reload must not double the quarantine"
     assert "quarantined" in proc.stdout
+
+
+def test_a_batch_with_bad_rows_still_builds_and_publishes_its_good_orders(
+    bad_ingest: Crafted, tmp_path: Path
+) -> None:
+    """Quarantine keeps orders whole, so every test passes on what is left,
+    the good orders are published and no order with a rejected line is."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(bad_ingest.data_dir, data_dir)
+    proc = run_cli("--data-dir", str(data_dir), "build")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "published" in proc.stdout and "not published" not in proc.stdout, proc.stdout
+    with duckdb.connect(str(data_dir / "warehouse.published.duckdb"), read_only=True) as con:
+        published = {r[0] for r in con.execute("select order_key from mart.mart_orders").fetchall()}
+    assert bad_ingest.donors["discount_high"] not in published
+    assert bad_ingest.donors["ship_not_after_order"] not in published
+    assert _scalar(data_dir, "select count(*) from raw.orders where _batch_id = 1") > 0
+    assert _scalar(data_dir, "select max(o_orderkey) from raw.orders where _batch_id = 1") in published

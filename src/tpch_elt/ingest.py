@@ -36,6 +36,7 @@ from tpch_elt.load import BATCHES_TABLE, RAW_SCHEMA, ensure_batches_table, utc_n
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.rules import (
     QUARANTINE_TABLE,
+    cascade_rejected_lines,
     check_rows,
     drop_checked,
     ensure_quarantine_table,
@@ -219,6 +220,10 @@ def _append_batch(
                         [watermark or 0],
                     ).fetchall()[0][0]
                 )
+            if table == "lineitem":
+                cascaded = cascade_rejected_lines(con, batch_id, stamp)
+                result.quarantined.update(cascaded)
+                result.rows["orders"] -= sum(cascaded.values())
             result.quarantined.update(quarantine_rejected(con, table, batch_id, stamp))
             current = f"raw.{table}"
             inserted = con.execute(

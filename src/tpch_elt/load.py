@@ -30,6 +30,7 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.rules import (
     QUARANTINE_TABLE,
+    cascade_rejected_lines,
     check_rows,
     columns_sql,
     drop_checked,
@@ -154,6 +155,10 @@ def load(
                     f"(select * from {read_parquet_sql(files[spec.name])} {key_filter.get(spec.name, '')})"
                 )
                 view = check_rows(con, spec.name, source, redeliveries=False)
+                if spec.name == "lineitem":
+                    cascaded = cascade_rejected_lines(con, INITIAL_BATCH_ID, stamp)
+                    quarantined.update(cascaded)
+                    row_counts["orders"] -= sum(cascaded.values())
                 quarantined.update(quarantine_rejected(con, spec.name, INITIAL_BATCH_ID, stamp))
                 con.execute(
                     f"""

@@ -17,6 +17,13 @@ tests on staging, so a quarantined row never fails a build:
 Rules on other tables' rows (customer, order) read raw, so tables are
 checked in TPC-H's dependency order and each is written before the next is
 checked: a quarantined customer's orders, and their lines, follow it.
+
+An order is delivered whole or not at all: when one of its lines is
+rejected, the order (if it came in the same delivery) and its other lines
+follow that line into the quarantine (`a line of the order was rejected`,
+`another line of the order was rejected`). Otherwise the order's total
+price would no longer equal its lines' charges, the build's reconciliation
+test would fail, and nothing would be published until the data was fixed.
 """
 
 from __future__ import annotations
@@ -40,6 +47,13 @@ KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("o_orderkey",),
     "lineitem": ("l_orderkey", "l_linenumber"),
 }
+# An order goes whole or not at all (cascade_rejected_lines).
+ORDER_REASON = "a line of the order was rejected"
+SIBLING_REASON = "another line of the order was rejected"
+# Line reasons that do not make a delivered order incomplete: the line is
+# already in raw (re-delivery), or it has no order to take along.
+NOT_CASCADING = ("line key already loaded", "order missing or quarantined")
+
 # How a reason names each table's key: 'null order key', 'line key already loaded'.
 KEY_NAMES: dict[str, str] = {"orders": "order key", "lineitem": "line key", "partsupp": "partsupp key"}
 
@@ -62,6 +76,7 @@ def rules(table: str, *, redeliveries: bool) -> list[Rule]:
         Rule(f"null {name}", " or ".join(f"b.{k} is null" for k in keys)),
         Rule(f"{name} repeated in batch", f"dup.{keys[0]} is not null"),
     ]
+    cascade = []
     if redeliveries:
         match = " and ".join(f"r.{k} = b.{k}" for k in keys)
         out.append(Rule(f"{name} already loaded", f"exists (select 1 from raw.{table} as r where {match})"))
@@ -81,7 +96,9 @@ def rules(table: str, *, redeliveries: bool) -> list[Rule]:
             Rule("receipt before ship", "b.l_receiptdate < b.l_shipdate"),
             Rule("ship date not after order date", "b.l_shipdate <= parent._order_date"),
         ]
-    return out
+        # last: a line's own reason comes first (see cascade_rejected_lines)
+        cascade = [Rule(SIBLING_REASON, "incomplete._order_key is not null")]
+    return out + cascade
 
 
 def reason_sql(table: str, *, redeliveries: bool) -> str:
@@ -115,10 +132,10 @@ def checked_sql(table: str, source: str, *, redeliveries: bool, duplicates: str 
             "on customer._customer_key = b.o_custkey"
         )
     if table == "lineitem":
-        joins.append(
-            "left join (select o_orderkey as _order_key, min(o_orderdate) as _order_date "
-            "from raw.orders group by 1) as parent on parent._order_key = b.l_orderkey"
-        )
+        # the orders as accepted before any cascade (check_rows), so a line
+        # keeps its own reason after cascade_rejected_lines moves its order
+        joins.append("left join parent_orders as parent on parent._order_key = b.l_orderkey")
+        joins.append("left join incomplete_orders as incomplete on incomplete._order_key = b.l_orderkey")
     return (
         f"select b.*, {reason_sql(table, redeliveries=redeliveries)} as _reject_reason\n"
         f"from {source} as b\n" + "\n".join(joins)
@@ -150,6 +167,12 @@ def check_rows(con: duckdb.DuckDBPyConnection, table: str, source: str, *, redel
     view = f"checked_{table}"
     duplicates = f"duplicate_keys_{table}"
     con.execute(f"create or replace temp table {duplicates} as {duplicate_keys_sql(table, source)}")
+    if table == "lineitem":
+        con.execute(
+            "create or replace temp table parent_orders as "
+            "select o_orderkey as _order_key, min(o_orderdate) as _order_date from raw.orders group by 1"
+        )
+        con.execute("create or replace temp table incomplete_orders (_order_key bigint)")
     checked = checked_sql(table, source, redeliveries=redeliveries, duplicates=duplicates)
     con.execute(f"create or replace temp view {view} as {checked}")
     return view
@@ -185,9 +208,47 @@ def quarantine_rejected(
     return counts
 
 
+def cascade_rejected_lines(con: duckdb.DuckDBPyConnection, batch_id: int, stamp_sql: str) -> dict[str, int]:
+    """Quarantine the orders of this delivery that have a rejected line; counts by 'table: reason'.
+
+    Call it after `check_rows(con, "lineitem", ...)` and before
+    `quarantine_rejected(con, "lineitem", ...)`: filling `incomplete_orders`
+    gives the orders' other lines SIBLING_REASON in `checked_lineitem`.
+    Orders of earlier deliveries stay: they are already published.
+    """
+    skip = ", ".join(f"'{reason}'" for reason in NOT_CASCADING)
+    con.execute(
+        f"""
+        create or replace temp table cascaded_orders as
+        select distinct l_orderkey as _order_key
+        from checked_lineitem
+        where _reject_reason is not null
+            and _reject_reason not in ({skip})
+            and l_orderkey in (select o_orderkey from raw.orders where _batch_id = {int(batch_id)})
+        """
+    )
+    moved = con.execute("select count(*) from cascaded_orders").fetchall()[0][0]
+    if moved:
+        in_scope = f"_batch_id = {int(batch_id)} and o_orderkey in (select _order_key from cascaded_orders)"
+        con.execute(
+            f"""
+            insert into {QUARANTINE_TABLE}
+            select {int(batch_id)}, 'orders', '{ORDER_REASON}', to_json(q), {stamp_sql}
+            from (select * exclude (_batch_id, _loaded_at) from raw.orders where {in_scope}) as q
+            """
+        )
+        con.execute(f"delete from raw.orders where {in_scope}")
+        con.execute("insert into incomplete_orders select _order_key from cascaded_orders")
+    con.execute("drop table cascaded_orders")
+    return {f"orders: {ORDER_REASON}": int(moved)} if moved else {}
+
+
 def drop_checked(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"drop view if exists checked_{table}")
     con.execute(f"drop table if exists duplicate_keys_{table}")
+    if table == "lineitem":
+        con.execute("drop table if exists parent_orders")
+        con.execute("drop table if exists incomplete_orders")
 
 
 def columns_sql(table: str, extra: tuple[tuple[str, str], ...]) -> str:
