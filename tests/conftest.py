@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from browser_support import launch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
@@ -123,3 +124,16 @@ def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_cli("--data-dir", str(data_dir), "load", "-s", sf, check=True)
     run_cli("--data-dir", str(data_dir), "build", check=True)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session's browser tests (browser_support)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()

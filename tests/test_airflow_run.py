@@ -44,15 +44,6 @@ SCALE_FACTOR = "0.01"
 BATCHES = 3
 RUN_TIMEOUT = 1500  # seconds: 60 tasks, each a dbt process, on 2 busy cores
 SCREENSHOT = Path("/tmp/airflow_ui.png")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DONE_LINE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+ NO-OP=\d+ TOTAL=(\d+)")
 
@@ -359,8 +350,8 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
     assert ran == expected == cli_build_tests(server.home, "")
 
 
-def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_server: Server) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_server: Server, browser) -> None:
+    from playwright.sync_api import expect
 
     server = airflow_server
     elsewhere: list[str] = []
@@ -372,47 +363,45 @@ def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_serv
             elsewhere.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.route("**/*", only_the_airflow_under_test)
-            page.goto(f"{server.url}/")
-            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-            # A wrong password is refused...
-            page.get_by_label("Username").fill("airflow")
-            page.get_by_label("Password").fill("not-the-password")
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-            assert "/auth/login" in page.url
-            # ...airflow / airflow gets in.
-            page.get_by_label("Password").fill("airflow")
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(lambda url: "/auth/login" not in url)
-            page.goto(f"{server.url}/dags")
-            link = page.get_by_role("link", name=DAG_ID).first
-            expect(link).to_be_visible()
-            link.click()
-            page.wait_for_url(f"**/dags/{DAG_ID}**")
-            for name in (
-                "ingest",
-                "source_freshness",
-                "source_tests",
-                "plan_build",
-                *LAYERS,
-                "publish",
-                "report",
-            ):
-                expect(page.get_by_text(name, exact=True).first).to_be_visible()
-            # Open the staging group, then one model: its run task and its test task.
-            page.locator('[aria-label="Toggle group"][data-group-id="staging"]').click()
-            expect(page.get_by_text("stg_dim_customer", exact=True).first).to_be_visible()
-            expect(page.get_by_text("cross_model_tests", exact=True).first).to_be_visible()
-            page.locator('[aria-label="Toggle group"][data-group-id="staging.stg_dim_customer"]').click()
-            expect(page.get_by_text("run", exact=True).first).to_be_visible()
-            expect(page.get_by_text("test", exact=True).first).to_be_visible()
-            page.screenshot(path=str(SCREENSHOT))
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.set_default_timeout(60_000)
+        page.route("**/*", only_the_airflow_under_test)
+        page.goto(f"{server.url}/")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        # A wrong password is refused...
+        page.get_by_label("Username").fill("airflow")
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        assert "/auth/login" in page.url
+        # ...airflow / airflow gets in.
+        page.get_by_label("Password").fill("airflow")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda url: "/auth/login" not in url)
+        page.goto(f"{server.url}/dags")
+        link = page.get_by_role("link", name=DAG_ID).first
+        expect(link).to_be_visible()
+        link.click()
+        page.wait_for_url(f"**/dags/{DAG_ID}**")
+        for name in (
+            "ingest",
+            "source_freshness",
+            "source_tests",
+            "plan_build",
+            *LAYERS,
+            "publish",
+            "report",
+        ):
+            expect(page.get_by_text(name, exact=True).first).to_be_visible()
+        # Open the staging group, then one model: its run task and its test task.
+        page.locator('[aria-label="Toggle group"][data-group-id="staging"]').click()
+        expect(page.get_by_text("stg_dim_customer", exact=True).first).to_be_visible()
+        expect(page.get_by_text("cross_model_tests", exact=True).first).to_be_visible()
+        page.locator('[aria-label="Toggle group"][data-group-id="staging.stg_dim_customer"]').click()
+        expect(page.get_by_text("run", exact=True).first).to_be_visible()
+        expect(page.get_by_text("test", exact=True).first).to_be_visible()
+        page.screenshot(path=str(SCREENSHOT))
+    finally:
+        page.close()
     assert elsewhere == [], f"the UI tried to reach beyond this machine: {elsewhere}"

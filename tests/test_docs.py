@@ -6,30 +6,16 @@ network cut off."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from browser_support import requires_chromium
 from conftest import REPO_ROOT, Pipeline, run_cli
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-requires_chromium = pytest.mark.skipif(
-    not CHROMIUM.is_file() and not os.environ.get("CI"),
-    reason="Debian chromium is not installed (apt-get install chromium; .ci/run does it)",
-)
 
 
 @dataclass(frozen=True)
@@ -131,18 +117,6 @@ def test_every_model_column_source_and_exposure_is_described(docs_site: DocsSite
             missing.append(f"exposure {exposure['name']}")
         assert exposure["depends_on"]["nodes"], f"exposure {exposure['name']} depends on nothing"
     assert not missing, f"undocumented: {missing}"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @requires_chromium

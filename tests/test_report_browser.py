@@ -4,47 +4,19 @@ install`). Opens the page `tpch-elt run` wrote, as a user would from disk."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+from browser_support import requires_chromium
 from conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 BQ_IDS = [f"bq{i:02d}" for i in range(1, 17)]
 # Where a copy of the screenshot lands for people to look at.
 SCREENSHOT_COPY = Path(tempfile.gettempdir()) / "insights.png"
-
-# CI installs chromium (.ci/run) so there the test must run; elsewhere it
-# says why it did not.
-requires_chromium = pytest.mark.skipif(
-    not CHROMIUM.is_file() and not os.environ.get("CI"),
-    reason="Debian chromium is not installed (apt-get install chromium; .ci/run does it)",
-)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @requires_chromium

@@ -37,61 +37,27 @@ from tpch_elt.load import (
     landing_files,
     utc_now,
 )
+from tpch_elt.schema_check import expected_type
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
 
 RAW_SCHEMA = "RAW"
 
-# TPC-H column types (spec, clause 1.3) in Snowflake's names; money and
-# quantities are exact NUMBER(15,2) like the DuckDB warehouse's DECIMAL(15,2).
-_DECIMAL_COLUMNS = frozenset(
-    {
-        "s_acctbal",
-        "c_acctbal",
-        "p_retailprice",
-        "ps_supplycost",
-        "o_totalprice",
-        "l_quantity",
-        "l_extendedprice",
-        "l_discount",
-        "l_tax",
-    }
-)
-_INTEGER_COLUMNS = frozenset(
-    {
-        "r_regionkey",
-        "n_nationkey",
-        "n_regionkey",
-        "s_suppkey",
-        "s_nationkey",
-        "c_custkey",
-        "c_nationkey",
-        "p_partkey",
-        "p_size",
-        "ps_partkey",
-        "ps_suppkey",
-        "ps_availqty",
-        "o_orderkey",
-        "o_custkey",
-        "o_shippriority",
-        "l_orderkey",
-        "l_partkey",
-        "l_suppkey",
-        "l_linenumber",
-    }
-)
-_DATE_COLUMNS = frozenset({"o_orderdate", "l_shipdate", "l_commitdate", "l_receiptdate"})
+# TPC-H column types (spec, clause 1.3; schema_check.COLUMN_TYPES) in
+# Snowflake's names; money and quantities are exact NUMBER(15,2) like the
+# DuckDB warehouse's DECIMAL(15,2).
+_SNOWFLAKE_TYPES = {
+    "DECIMAL(15,2)": "number(15, 2)",
+    "BIGINT": "number(38, 0)",
+    "INTEGER": "number(38, 0)",
+    "DATE": "date",
+    "VARCHAR": "varchar",
+}
 
 
 def column_type(column: str) -> str:
     """Snowflake type of TPC-H column `column`."""
-    if column in _DECIMAL_COLUMNS:
-        return "number(15, 2)"
-    if column in _INTEGER_COLUMNS:
-        return "number(38, 0)"
-    if column in _DATE_COLUMNS:
-        return "date"
-    return "varchar"
+    return _SNOWFLAKE_TYPES[expected_type(column)]
 
 
 @dataclass(frozen=True)
