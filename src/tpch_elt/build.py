@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tpch_elt.errors import PipelineError
@@ -78,7 +79,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def _common_args(settings: Settings) -> list[str]:
+def common_dbt_args(settings: Settings, target_path: Path | None = None) -> list[str]:
+    """The project, profile, target and artifact paths every dbt command takes."""
     return [
         "--project-dir",
         str(settings.project_dir),
@@ -89,7 +91,7 @@ def _common_args(settings: Settings) -> list[str]:
         "--threads",
         str(settings.threads),
         "--target-path",
-        str(settings.dbt_target_dir),
+        str(target_path or settings.dbt_target_dir),
         "--log-path",
         str(settings.dbt_log_dir),
     ]
@@ -220,7 +222,7 @@ def _build(
     summary = BuildSummary(plan=plan)
     if plan.full_refresh_reason:
         full_refresh = True
-    args = ["build", *_common_args(settings), "--quiet"]
+    args = ["build", *common_dbt_args(settings), "--quiet"]
     if dbt_vars:
         args += ["--vars", dbt_vars]
     env = settings.dbt_env()
@@ -260,7 +262,7 @@ def _build(
         if freshness:
             started = time.perf_counter()
             fresh = _invoke(
-                ["source", "freshness", *_common_args(settings), "--quiet"]
+                ["source", "freshness", *common_dbt_args(settings), "--quiet"]
                 + (["--vars", dbt_vars] if dbt_vars else [])
                 + [
                     arg

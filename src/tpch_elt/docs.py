@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tpch_elt.build import common_dbt_args
 from tpch_elt.errors import PipelineError
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
@@ -125,18 +126,7 @@ def _dbt_docs_generate(settings: Settings) -> None:
         "docs",
         "generate",
         "--static",
-        "--project-dir",
-        str(settings.project_dir),
-        "--profiles-dir",
-        str(settings.profiles_dir),
-        "--target",
-        settings.target,
-        "--threads",
-        str(settings.threads),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(settings.dbt_log_dir),
+        *common_dbt_args(settings, target),
         "--quiet",
     ]
     saved = {key: os.environ.get(key) for key in settings.dbt_env()}

@@ -398,36 +398,20 @@ def _summary(con: Con, builds: Builds, latest_results: Sequence[Result]) -> str:
 def _history(con: Con, builds: Builds) -> str:
     ids = [b["invocation_id"] for b in builds]
     marks = ", ".join("?" for _ in ids)
-    models = {
-        (r["invocation_id"], r["status"]): r["n"]
-        for r in _rows(
-            con,
-            f"""
-        select invocation_id, status, count(*) as n from {SCHEMA}.model_runs
+
+    def by_status(table: str) -> dict[tuple[str, str], int]:
+        return {
+            (r["invocation_id"], r["status"]): r["n"]
+            for r in _rows(
+                con,
+                f"""
+        select invocation_id, status, count(*) as n from {SCHEMA}.{table}
         where invocation_id in ({marks}) group by 1, 2""",
-            ids,
-        )
-    }
-    tests = {
-        (r["invocation_id"], r["status"]): r["n"]
-        for r in _rows(
-            con,
-            f"""
-        select invocation_id, status, count(*) as n from {SCHEMA}.test_results
-        where invocation_id in ({marks}) group by 1, 2""",
-            ids,
-        )
-    }
-    anomalies = {
-        (r["invocation_id"], r["status"]): r["n"]
-        for r in _rows(
-            con,
-            f"""
-        select invocation_id, status, count(*) as n from {SCHEMA}.anomaly_results
-        where invocation_id in ({marks}) group by 1, 2""",
-            ids,
-        )
-    }
+                ids,
+            )
+        }
+
+    models, tests, anomalies = (by_status(t) for t in ("model_runs", "test_results", "anomaly_results"))
     rows = []
     for b in reversed(builds):
         inv = b["invocation_id"]
