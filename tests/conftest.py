@@ -57,6 +57,19 @@ def run_cli(
     return proc
 
 
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """Start `tpch-elt` in its own process group (os.killpg reaches dbt too)."""
+    return subprocess.Popen(
+        [str(BIN_DIR / "tpch-elt"), *args],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """A warehouse built by `tpch-elt run` at E2E_SCALE_FACTOR."""

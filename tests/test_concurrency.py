@@ -12,23 +12,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
+from conftest import REPO_ROOT, cli_env, run_cli, start_cli
 
 pytestmark = pytest.mark.e2e
 
 SF = "0.01"
-
-
-def start_cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN_DIR / "tpch-elt"), *args],
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def wait_for_lock(warehouse: Path, purpose: str, proc: subprocess.Popen[str], timeout: float = 60) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
+from conftest import run_cli, start_cli
 
 from tpch_elt.publish import published_path, segments_dir
 
@@ -40,21 +39,11 @@ def publication(database: Path) -> list[tuple]:
         return con.execute("select published_at, invocation_id, batch_id from main.publication").fetchall()
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse after load + first build, with two batches still to arrive."""
-    data_dir = tmp_path_factory.mktemp("wap") / "data"
-    common = ("--data-dir", str(data_dir))
-    run_cli(*common, "generate", "-s", SF, "--initial-fraction", "0.8", "--batches", "2", check=True)
-    run_cli(*common, "load", "-s", SF, check=True)
-    run_cli(*common, "build", check=True)
-    return data_dir
-
-
 @pytest.fixture
-def data_dir(template: Path, tmp_path: Path) -> Path:
+def data_dir(built_template: Path, tmp_path: Path) -> Path:
+    """A copy of the shared warehouse after load + first build, two batches to arrive."""
     copy = tmp_path / "data"
-    shutil.copytree(template, copy)
+    shutil.copytree(built_template, copy)
     return copy
 
 
@@ -170,14 +159,7 @@ def test_a_reader_keeps_a_consistent_snapshot_while_a_build_publishes(data_dir: 
 
     reader = duckdb.connect(str(snapshot), read_only=True)
     try:
-        build = subprocess.Popen(
-            [str(BIN_DIR / "tpch-elt"), "--data-dir", str(data_dir), "build"],
-            cwd=REPO_ROOT,
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        build = start_cli("--data-dir", str(data_dir), "build")
         # While the build writes (and then publishes), the open reader is
         # never blocked and always sees the same, complete snapshot.
         seen = set()
@@ -219,15 +201,7 @@ def test_a_build_killed_mid_way_leaves_the_snapshot_whole_and_the_rerun_publishe
     snapshot = published_path(warehouse)
     before = published_files(warehouse)
     run_cli("--data-dir", str(data_dir), "ingest", check=True)
-    victim = subprocess.Popen(
-        [str(BIN_DIR / "tpch-elt"), "--data-dir", str(data_dir), "build"],
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    victim = start_cli("--data-dir", str(data_dir), "build")
     # kill it once dbt has started writing: the incremental staging model
     # holds the new batch (the marts are not published yet)
     deadline = time.monotonic() + 300
