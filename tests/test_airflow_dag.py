@@ -112,13 +112,18 @@ def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(da
         later_ids = {task_id for task_id in dag.task_ids if task_id.startswith(f"{later}.")}
         for task_id in (t for t in dag.task_ids if t.startswith(f"{earlier}.")):
             assert later_ids <= downstream_closure(dag, task_id), f"{task_id} does not precede {later}"
-    # Publishing needs every dbt task (models and tests) to have passed; the
-    # report reads the published marts: it is the one task after everything.
+    # Publishing needs every dbt task (models and tests) to have passed;
+    # observe runs after the marts whatever they did (it alerts failures);
+    # the report reads both: it is the one task after everything, so a
+    # failure anywhere fails the run.
     assert [task.task_id for task in dag.leaves] == ["report"]
-    assert dag.get_task("report").upstream_task_ids == {"publish"}
+    assert dag.get_task("report").upstream_task_ids == {"publish", "observe"}
+    assert dag.get_task("report").trigger_rule == "all_success"
     mart_tasks = {task_id for task_id in dag.task_ids if task_id.startswith("mart.")}
     assert mart_tasks <= upstream_closure(dag, "publish")
+    assert mart_tasks <= upstream_closure(dag, "observe")
     assert dag.get_task("publish").trigger_rule == "all_success"
+    assert dag.get_task("observe").trigger_rule == "all_done"
     assert len(downstream_closure(dag, "ingest")) == len(dag.tasks) - 1
 
 
@@ -186,6 +191,7 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
         "ingest",
         "plan_build",
         "publish",
+        "observe",
         "report",
     }
     hold = {task._pre_execute_hook for task in dbt_tasks}
@@ -222,6 +228,23 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
     assert (tmp_path / "warehouse.duckdb.lock").read_text() == ""
 
 
+def test_every_dbt_task_records_its_results_and_a_recording_problem_never_fails_it(
+    dag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
+    callbacks = {task.callback for task in dbt_tasks}
+    assert len(callbacks) == 1 and None not in callbacks
+    (record,) = callbacks
+    monkeypatch.setenv("TPCH_ELT_DATA_DIR", str(tmp_path))
+    context = {"dag_run": SimpleNamespace(run_id="manual__x")}
+    # dbt left no artifacts (it died before writing them): one warning, no exception
+    with caplog.at_level("WARNING"):
+        record(str(tmp_path / "project-copy"), context=context)
+    assert "observability history not recorded for this dbt command" in caplog.text
+
+
 def test_snowflake_target_runs_in_parallel_without_the_pool(
     dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,7 +252,7 @@ def test_snowflake_target_runs_in_parallel_without_the_pool(
     assert errors == {}
     assert {task.pool for task in parsed.tasks} == {"default_pool"}
     # Reports read the embedded DuckDB warehouse: not on Snowflake. No DuckDB writer lock either.
-    assert "report" not in parsed.task_ids and "publish" not in parsed.task_ids
+    assert not {"publish", "observe", "report"} & set(parsed.task_ids)
     assert {task._pre_execute_hook for task in parsed.tasks} == {None}
     run = parsed.get_task("mart.mart_orders.run")
     assert run.profile_config.target_name == "snowflake"

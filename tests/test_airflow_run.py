@@ -114,6 +114,62 @@ def is_test_task(task_id: str) -> bool:
     return task_id.endswith((".test", ".cross_model_tests")) or task_id == "source_tests"
 
 
+def recorded_invocations(data_dir: Path) -> set[str]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return {
+            row[0] for row in con.execute("select invocation_id from observability.invocations").fetchall()
+        }
+
+
+def assert_the_run_was_observed_as_one_build(
+    data_dir: Path, known: set[str], run_id: str, tests_ran: int
+) -> None:
+    """The DAG run is one `build` in the observability history, holding every
+    model it built and every test it ran (each dbt task's Cosmos callback),
+    with its tables measured; its freshness check is recorded as the CLI's
+    is, and `observe` judged both."""
+    run = f"airflow {DAG_ID} {run_id}"
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        invocations = dict(
+            con.execute(
+                "select invocation_id, command from observability.invocations where invocation_id not in "
+                f"({', '.join('?' for _ in known)})",
+                sorted(known),
+            ).fetchall()
+        )
+        assert sorted(invocations.values()) == ["build", "source freshness"], invocations
+        assert invocations[run] == "build"
+        (status,) = con.execute(
+            "select status from observability.invocations where invocation_id = ?", [run]
+        ).fetchone()
+        tests, failed = con.execute(
+            "select count(*), count(*) filter (where status <> 'pass') from observability.test_results "
+            "where invocation_id = ?",
+            [run],
+        ).fetchone()
+        models = con.execute(
+            "select count(*) from observability.model_runs where invocation_id = ? and status = 'success'",
+            [run],
+        ).fetchone()[0]
+        built = con.execute(
+            "select count(*) from information_schema.tables where table_schema in ('staging', 'intermediate', 'mart')"
+        ).fetchone()[0]
+        measured = con.execute(
+            "select count(*) from observability.table_metrics where invocation_id = ? and resource_type = 'source'",
+            [run],
+        ).fetchone()[0]
+        judged = con.execute(
+            f"select count(*) from observability.evaluations where invocation_id in "
+            f"({', '.join('?' for _ in invocations)})",
+            list(invocations),
+        ).fetchone()[0]
+    assert status == "success"
+    assert (tests, failed) == (tests_ran, 0)
+    assert 0 < models <= built
+    assert measured == 8, "the run's sources were not measured"
+    assert judged == len(invocations), "observe did not judge the run"
+
+
 def assert_batch_one_reached_the_marts(data_dir: Path, manifest: Path) -> None:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         raw_batch, raw_orders = con.execute("select max(_batch_id), count(*) from raw.orders").fetchone()
@@ -146,6 +202,7 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
     native = stack().Native(home=tmp_path / "home", port=free_port(), data_dir=data_dir)
     env = {**stack().native_env(native, base=quiet_env()), "TPCH_ELT_DBT_MANIFEST": str(manifest)}
     stack().prepare(env, scale_factor=SCALE_FACTOR, batches=BATCHES)
+    known = recorded_invocations(data_dir)
     started = time.perf_counter()
     proc = subprocess.run(
         [stack().tool("airflow", env), "dags", "test", DAG_ID],
@@ -186,6 +243,9 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
                 ran += dbt_tests_in_log(task_id, previous)
         previous = segment
     assert ran == cli_build_tests(tmp_path, " ".join(INCREMENTAL_SKIPS))
+    with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
+        ((run_id,),) = db.execute("select run_id from dag_run").fetchall()
+    assert_the_run_was_observed_as_one_build(data_dir, known, run_id, ran)
 
 
 # --- production-like: PostgreSQL, scheduler, LocalExecutor, api-server ------------------------
@@ -302,6 +362,7 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
     airflow_server: Server, manifest: Path
 ) -> None:
     server = airflow_server
+    known = recorded_invocations(server.data_dir)
     token = stack().token(server.url, "airflow", "airflow")
     dag = _api(server, "GET", f"/dags/{DAG_ID}", token)
     assert dag["is_paused"] is False and dag["has_import_errors"] is False
@@ -348,6 +409,7 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
         if is_test_task(ti["task_id"])
     )
     assert ran == expected == cli_build_tests(server.home, "")
+    assert_the_run_was_observed_as_one_build(server.data_dir, known, run_id, ran)
 
 
 def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_server: Server, browser) -> None:

@@ -19,7 +19,7 @@ import pytest
 from tpch_elt.alerts import AlertSettings, Incident, notify
 from tpch_elt.anomalies import Thresholds, detect_pending, judge, table_config
 from tpch_elt.errors import PipelineError
-from tpch_elt.history import SCHEMA, record_artifact, record_artifacts_dir
+from tpch_elt.history import SCHEMA, close_run, record_artifact, record_artifacts_dir, record_run_part
 from tpch_elt.observability_report import band_chart, lineage_svg, render
 from tpch_elt.settings import Settings
 
@@ -407,6 +407,50 @@ def test_recording_from_an_artifacts_directory_is_idempotent_too(tmp_path: Path)
         assert con.execute(f"select status, age_seconds from {SCHEMA}.source_freshness").fetchall() == [
             ("pass", 3600.0)
         ]
+
+
+def test_an_orchestrated_run_is_recorded_part_by_part_and_closed_as_one_build(tmp_path: Path) -> None:
+    """The Airflow DAG's path: each dbt command adds its results to the run
+    (a retried one replaces its rows), freshness is its own invocation, and
+    closing the run measures it once as one `build`."""
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        Warehouse(con)
+
+    def command(name: str, artifact: dict, file: str = "run_results.json") -> Path:
+        target = tmp_path / name / "target"
+        target.mkdir(parents=True)
+        (target / file).write_text(json.dumps(artifact))
+        (target / "manifest.json").write_text(json.dumps(manifest()))
+        return target
+
+    model_run = run_results("dbt-1", T0)
+    model_run["results"] = model_run["results"][:1]
+    tests = run_results("dbt-2", T0, test_status="fail", failures=3)
+    tests["results"] = tests["results"][1:]
+    retried = run_results("dbt-3", T0)
+    retried["results"] = retried["results"][1:]
+    run = "airflow dbt_pipeline manual__1"
+    assert record_run_part(settings, command("run", model_run), run) == 1
+    assert record_run_part(settings, command("test", tests), run) == 2
+    assert record_run_part(settings, command("retry", retried), run) == 2
+    record_run_part(settings, command("fresh", sources_json("dbt-4", T0, 1.0), "sources.json"), run)
+    first = close_run(settings, run, manifest(), started_at=T0, selectors={"airflow_run": "manual__1"})
+    again = close_run(settings, run, manifest(), started_at=T0)
+    assert (first.recorded, first.tables_measured, again.recorded) == (True, 2, False)
+    # a command recorded after the run closed changes nothing
+    assert record_run_part(settings, command("late", run_results("dbt-5", T0)), run) == 0
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        assert con.execute(
+            f"select invocation_id, command, status, result_count from {SCHEMA}.invocations order by 2"
+        ).fetchall() == [(run, "build", "success", 3), ("dbt-4", "source freshness", "success", 1)]
+        assert con.execute(
+            f"select unique_id, status from {SCHEMA}.test_results where invocation_id = ? order by 1", [run]
+        ).fetchall() == [(TEST, "pass"), (UNIT, "pass")]
+        assert con.execute(
+            f"select relation from {SCHEMA}.table_metrics where invocation_id = ? order by 1", [run]
+        ).fetchall() == [("raw.orders",), ("staging.stg_orders",)]
 
 
 def test_a_failing_test_keeps_its_sql_and_a_capped_json_sample_of_failing_rows(warehouse: Warehouse) -> None:

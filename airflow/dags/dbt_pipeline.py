@@ -1,4 +1,4 @@
-"""`dbt_pipeline`: ingest → source checks → staging → intermediate → mart → publish → report.
+"""`dbt_pipeline`: ingest → source checks → staging → intermediate → mart → publish + observe → report.
 
 Scheduling only (docs: ARCHITECTURE.md). Each step is a function the
 `tpch-elt` CLI calls too, or dbt itself rendered by Cosmos from a manifest
@@ -21,6 +21,12 @@ last of them is built. Tests that no single model's task can run (two
 sibling models, e.g. a reconciliation between marts) run in a
 `cross_model_tests` task closing their layer's group; source tests run
 right after the freshness check.
+
+Observability. One DAG run is one build in the history `tpch-elt build`
+keeps: every dbt task adds its results to the run (a Cosmos callback,
+which runs after a failing dbt command too), and `observe`, after the marts
+whatever they did, measures the sources and the models the run built,
+judges the run and alerts once.
 
 The build plan. Every run builds what `tpch-elt build` would: `plan_build`
 calls the CLI's `plan_build` and every dbt task follows its answer. On an
@@ -46,7 +52,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, chain, task
+from airflow.sdk import DAG, Param, TriggerRule, chain, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
     DbtResourceType,
@@ -138,6 +144,34 @@ def release_warehouse(context: Any, result: Any = None) -> None:
         held.close()
 
 
+def run_invocation_id(dag_run: Any) -> str:
+    """The id a DAG run has in the observability history (and its publication)."""
+    return f"airflow {DAG_ID} {dag_run.run_id}"
+
+
+def record_history(project_dir: str, context: Any = None, **_: Any) -> None:
+    """Cosmos callback after every dbt command: add its results to this run's history.
+
+    Cosmos deletes the task's copy of the project afterwards, so this is
+    the one chance to read dbt's artifacts; it also runs when dbt failed
+    (a failing test is recorded with its failing rows). It runs while the
+    task holds the writer lock, and never fails the task: a recording
+    problem is one warning line.
+    """
+    from tpch_elt.history import enabled, record_run_part
+
+    settings = pipeline_settings()
+    if settings.target != "dev" or not enabled() or context is None:
+        return
+    try:
+        added = record_run_part(settings, Path(project_dir) / "target", run_invocation_id(context["dag_run"]))
+        log.info("observability: %d dbt result(s) recorded for this run", added)
+    except Exception as exc:
+        log.warning(
+            "observability history not recorded for this dbt command (%s); the task is unaffected", exc
+        )
+
+
 @cache
 def _manifest_nodes(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())["nodes"]
@@ -218,6 +252,7 @@ planned_exclude = planned("exclude")
 dbt_task_args: dict[str, Any] = {
     "append_env": True,
     "pool": pool,
+    "callback": record_history,
     **lock_hooks,
     "exclude": planned_exclude,
     "full_refresh": planned("full_refresh"),
@@ -232,6 +267,7 @@ single_task_args: dict[str, Any] = {
     "append_env": True,
     "pool": pool,
     "env": dbt_env,
+    "callback": record_history,
     **lock_hooks,
 }
 
@@ -356,7 +392,7 @@ def publish(ti: Any = None) -> str:
     result = publish_marts(
         pipeline_settings(),
         rebuilt=[node["name"] for node in built],
-        invocation_id=f"airflow {DAG_ID} {ti.run_id}",
+        invocation_id=run_invocation_id(ti),
         full_refresh=decided.get("full_refresh") == "true",
         keys=keys,
     )
@@ -368,6 +404,55 @@ def publish(ti: Any = None) -> str:
         len(result.carried_over),
     )
     return str(result.path)
+
+
+@task(task_id="observe", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
+def observe(ti: Any = None, dag_run: Any = None) -> dict[str, int]:
+    """Close this run in the observability history, then `tpch-elt observe`.
+
+    Runs after the marts whatever they did (all_done): a failing test or
+    model is alerted, with the anomaly detectors' verdicts, also when the
+    run stops before publishing. Anomalies alert and show in the report;
+    they do not fail the run: the tests gate publication.
+    """
+    from tpch_elt.alerts import AlertSettings
+    from tpch_elt.history import close_run, enabled
+    from tpch_elt.lock import warehouse_lock
+    from tpch_elt.observe import observe as run_observe
+
+    settings = pipeline_settings()
+    if settings.target != "dev" or not enabled():
+        log.info("observe: the observability history is kept on the dev target, when recording is on")
+        return {}
+    decided = ti.xcom_pull(task_ids=PLAN_TASK_ID) or {}
+    with warehouse_lock(settings.warehouse_path, f"airflow {DAG_ID} observe"):
+        closed = close_run(
+            settings,
+            run_invocation_id(dag_run),
+            json.loads(manifest.read_text()),
+            started_at=dag_run.start_date,
+            selectors={
+                "airflow_run": dag_run.run_id,
+                "exclude": decided.get("exclude") or None,
+                "full_refresh": decided.get("full_refresh") == "true",
+                "tests_from_batch": decided.get("tests_from_batch") or None,
+            },
+        )
+    log.info("run recorded as one build: %d table(s) measured", closed.tables_measured)
+    result = run_observe(settings, alert_settings=AlertSettings.from_env(), out=log.info)
+    counts = {status: sum(r.status == status for r in result.results) for status in ("pass", "warn", "fail")}
+    log.info(
+        "observed %d dbt invocation(s): %d check(s), %s; %d incident(s)",
+        len(result.evaluated),
+        len(result.results),
+        ", ".join(f"{n} {status}" for status, n in counts.items()),
+        len(result.incidents),
+    )
+    for item in result.failing + result.warnings:
+        log.warning("%s %s: %s", item.status, item.monitor, item.describe())
+    if result.alert is not None and result.alert.error:
+        log.warning("alert not delivered: %s", result.alert.error)
+    return {"invocations": len(result.evaluated), "incidents": len(result.incidents), **counts}
 
 
 @task(pool=pool)
@@ -405,15 +490,12 @@ with DAG(
     source_tests = DbtTestLocalOperator(
         task_id="source_tests", select="source:*", exclude=planned_exclude, **single_task_args
     )
-    # After the marts, on dev: publish what passed (write–audit–publish),
-    # then the reports, which read the published snapshot. (On Snowflake,
-    # see README "Write–audit–publish" for the clone-and-swap mapping.)
-    reporting = [publish(), report()] if settings.target == "dev" else []
-    chain(
-        ingest(),
-        plan_build(),
-        source_freshness,
-        source_tests,
-        *(dbt_layer(layer) for layer in LAYERS),
-        *reporting,
-    )
+    layers = [dbt_layer(layer) for layer in LAYERS]
+    chain(ingest(), plan_build(), source_freshness, source_tests, *layers)
+    # After the marts, on dev: publish what passed (write–audit–publish);
+    # observe what every dbt task recorded, whatever happened (all_done);
+    # then the reports, which read the published snapshot and the history,
+    # and are the one leaf: any failure fails the run. (On Snowflake, see
+    # README "Write–audit–publish" for the clone-and-swap mapping.)
+    if settings.target == "dev":
+        chain(layers[-1], [publish(), observe()], report())

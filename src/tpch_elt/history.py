@@ -1,7 +1,8 @@
 """History: every dbt invocation, recorded in the warehouse itself.
 
 After each dbt invocation of `tpch-elt build` (and on `tpch-elt observe
---artifacts DIR` for runs made elsewhere, e.g. by Cosmos), one call records
+--artifacts DIR` for runs made elsewhere; the Airflow DAG records each of
+its runs as one build, see record_run_part and close_run), one call records
 into the `observability` schema, append-only and idempotent per dbt
 `invocation_id` (recording the same invocation again changes nothing):
 
@@ -570,12 +571,7 @@ def record_artifact(
             outcome.failing_samples = _record_run_results(con, invocation_id, results, manifest)
             if command in ("build", "run") and manifest.data and started_at is not None:
                 ran = {r["unique_id"] for r in results if _status(r.get("status")) == "success"}
-                measured = _measure(con, manifest, ran, started_at, invocation_id)
-                outcome.tables_measured = len(measured.table_rows)
-                _insert(con, "table_metrics", measured.table_rows)
-                _insert(con, "column_metrics", measured.column_rows)
-                _insert(con, "schema_snapshots", measured.snapshot_rows)
-                _insert(con, "manifest_nodes", _manifest_rows(invocation_id, manifest))
+                outcome.tables_measured = _record_measurements(con, manifest, ran, started_at, invocation_id)
         statuses = [_status(r.get("status")) for r in results]
         errors = sum(s in ("error", "runtime error") for s in statuses)
         fails = sum(s == "fail" for s in statuses)
@@ -619,6 +615,22 @@ def record_artifact(
         con.execute("rollback")
         raise
     return outcome
+
+
+def _record_measurements(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    ran: set[str],
+    started_at: datetime,
+    invocation_id: str,
+) -> int:
+    """Measure the sources and the models in `ran`, snapshot schemas and the manifest; tables measured."""
+    measured = _measure(con, manifest, ran, started_at, invocation_id)
+    _insert(con, "table_metrics", measured.table_rows)
+    _insert(con, "column_metrics", measured.column_rows)
+    _insert(con, "schema_snapshots", measured.snapshot_rows)
+    _insert(con, "manifest_nodes", _manifest_rows(invocation_id, manifest))
+    return len(measured.table_rows)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[tuple]) -> None:
@@ -1080,3 +1092,127 @@ def record_artifacts_dir(settings: Settings, directory: Path) -> list[RecordOutc
     artifacts, manifest = artifacts_in(directory)
     with connect(settings.warehouse_path) as con:
         return [record_artifact(con, a, manifest, target=settings.target) for a in artifacts]
+
+
+# -- one orchestrated run, one build ---------------------------------------------------
+#
+# The Airflow DAG runs dbt one command per task (a model's run, its tests).
+# Each command's results are added to the DAG run's own invocation id as
+# they come (record_run_part), and the run is closed once, at the end
+# (close_run): the sources and the models it built are measured then, like
+# after one `tpch-elt build`, and the run becomes one `build` invocation in
+# the history, the report and `observe`.
+
+
+def record_run_part(settings: Settings, directory: Path, run_id: str) -> int:
+    """Add one dbt command's results (its target directory) to run `run_id`; results added.
+
+    A retried command replaces its earlier attempt's rows; once the run is
+    closed nothing more is added. A `dbt source freshness` is recorded as
+    its own invocation, as `tpch-elt build` records it.
+    """
+    artifacts, manifest_data = artifacts_in(directory)
+    manifest = Manifest(manifest_data)
+    added = 0
+    with connect(settings.warehouse_path) as con:
+        ensure_schema(con)
+        for artifact in artifacts:
+            metadata = artifact.get("metadata") or {}
+            if "sources" in str(metadata.get("dbt_schema_version", "")):
+                record_artifact(con, artifact, manifest_data, target=settings.target)
+                continue
+            if is_recorded(con, run_id):
+                continue
+            results = list(artifact.get("results") or [])
+            con.execute("begin transaction")
+            try:
+                ids = [str(r.get("unique_id")) for r in results]
+                if ids:
+                    marks = ", ".join("?" for _ in ids)
+                    for table in ("model_runs", "test_results"):
+                        con.execute(
+                            f"delete from {SCHEMA}.{table} where invocation_id = ? and unique_id in ({marks})",
+                            [run_id, *ids],
+                        )
+                _record_run_results(con, run_id, results, manifest)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+            added += len(results)
+    return added
+
+
+def close_run(
+    settings: Settings,
+    run_id: str,
+    manifest_data: Mapping[str, Any],
+    *,
+    started_at: datetime,
+    selectors: Mapping[str, Any] | None = None,
+) -> RecordOutcome:
+    """Record run `run_id` as one `build` invocation and measure what it changed; idempotent.
+
+    `started_at` is when the run began (naive UTC, as dbt's times are
+    stored): the measurements compare with the builds before it.
+    """
+    clock_start = time.perf_counter()
+    if started_at.tzinfo is not None:
+        started_at = started_at.astimezone(UTC).replace(tzinfo=None)
+    manifest = Manifest(manifest_data)
+    outcome = RecordOutcome(run_id, "build", recorded=True)
+    with connect(settings.warehouse_path) as con:
+        ensure_schema(con)
+        if is_recorded(con, run_id):
+            return RecordOutcome(run_id, "build", recorded=False)
+        con.execute("begin transaction")
+        try:
+            counts = dict(
+                con.execute(
+                    f"""
+                    select status, count(*) from (
+                        select status from {SCHEMA}.model_runs where invocation_id = ?
+                        union all select status from {SCHEMA}.test_results where invocation_id = ?
+                    ) group by status
+                    """,
+                    [run_id, run_id],
+                ).fetchall()
+            )
+            ran = {
+                row[0]
+                for row in con.execute(
+                    f"select unique_id from {SCHEMA}.model_runs where invocation_id = ? and status = 'success'",
+                    [run_id],
+                ).fetchall()
+            }
+            outcome.tables_measured = _record_measurements(con, manifest, ran, started_at, run_id)
+            errors = counts.get("error", 0) + counts.get("runtime error", 0)
+            fails, warns = counts.get("fail", 0), counts.get("warn", 0)
+            status = "error" if errors else "fail" if fails else "warn" if warns else "success"
+            ended_at = utc_now()
+            outcome.seconds = time.perf_counter() - clock_start
+            con.execute(
+                f"insert into {SCHEMA}.invocations values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    "build",
+                    settings.target,
+                    json.dumps(dict(selectors or {}), default=str),
+                    started_at,
+                    ended_at,
+                    (ended_at - started_at).total_seconds(),
+                    status,
+                    sum(counts.values()),
+                    errors,
+                    fails,
+                    warns,
+                    (manifest.data.get("metadata") or {}).get("dbt_version"),
+                    ended_at,
+                    outcome.seconds,
+                ],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return outcome
