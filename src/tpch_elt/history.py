@@ -53,7 +53,7 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect
+from tpch_elt.warehouse import connect, transaction
 
 SCHEMA = "observability"
 # Failing rows kept per failing test, and the cap on their JSON text.
@@ -1124,8 +1124,7 @@ def record_run_part(settings: Settings, directory: Path, run_id: str) -> int:
             if is_recorded(con, run_id):
                 continue
             results = list(artifact.get("results") or [])
-            con.execute("begin transaction")
-            try:
+            with transaction(con):
                 ids = [str(r.get("unique_id")) for r in results]
                 if ids:
                     marks = ", ".join("?" for _ in ids)
@@ -1135,10 +1134,6 @@ def record_run_part(settings: Settings, directory: Path, run_id: str) -> int:
                             [run_id, *ids],
                         )
                 _record_run_results(con, run_id, results, manifest)
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
             added += len(results)
     return added
 
@@ -1165,8 +1160,7 @@ def close_run(
         ensure_schema(con)
         if is_recorded(con, run_id):
             return RecordOutcome(run_id, "build", recorded=False)
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             counts = dict(
                 con.execute(
                     f"""
@@ -1211,8 +1205,4 @@ def close_run(
                     outcome.seconds,
                 ],
             )
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     return outcome

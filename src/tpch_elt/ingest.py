@@ -46,7 +46,7 @@ from tpch_elt.rules import (
 from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import table as table_spec
-from tpch_elt.warehouse import connect, table_exists
+from tpch_elt.warehouse import connect, table_exists, transaction
 
 __all__ = ["QUARANTINE_TABLE", "IngestResult", "ensure_quarantine_table", "ingest", "status"]
 
@@ -203,8 +203,14 @@ def _append_batch(
     stamp = f"cast('{loaded_at.isoformat(sep=' ')}' as timestamp)"
     result = IngestResult(batch_id, "ingested", loaded_at=loaded_at)
     current = "raw"
-    con.execute("begin transaction")
-    try:
+
+    def failure(reason: str) -> str:
+        return (
+            f"ingest of batch {batch_id} failed at {current} ({reason}); raw is unchanged: "
+            "fix the batch files and run `tpch-elt ingest` again"
+        )
+
+    with transaction(con, failure):
         ensure_batches_table(con)
         ensure_quarantine_table(con)
         watermark = con.execute("select max(o_orderkey) from raw.orders").fetchall()[0][0]
@@ -250,17 +256,6 @@ def _append_batch(
                 run_key,
             ],
         )
-        con.execute("commit")
-    except duckdb.Error as exc:
-        con.execute("rollback")
-        reason = str(exc).splitlines()[0]
-        raise PipelineError(
-            f"ingest of batch {batch_id} failed at {current} ({reason}); raw is unchanged: "
-            "fix the batch files and run `tpch-elt ingest` again"
-        ) from exc
-    except BaseException:
-        con.execute("rollback")
-        raise
     return result
 
 

@@ -40,7 +40,7 @@ from tpch_elt.rules import (
 from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
-from tpch_elt.warehouse import connect
+from tpch_elt.warehouse import connect, transaction
 
 RAW_SCHEMA = "raw"
 BATCHES_TABLE = f"{RAW_SCHEMA}._batches"
@@ -143,9 +143,15 @@ def load(
             spec.name: check_landing_file(con, spec, files[spec.name], check_types=True) for spec in TABLES
         }
         warnings = [describe_extra(s, f"{RAW_SCHEMA}.{s.table}") for s in schemas.values() if s.extra]
-        con.execute("begin transaction")
         current = "raw schema"
-        try:
+
+        def failure(reason: str) -> str:
+            return (
+                f"load failed while reading {current} ({reason}); raw is unchanged: "
+                "fix or regenerate that file and run `tpch-elt load` again"
+            )
+
+        with transaction(con, failure):
             ensure_batches_table(con)
             ensure_quarantine_table(con)
             con.execute(f"delete from {QUARANTINE_TABLE}")
@@ -189,15 +195,4 @@ def load(
                     loaded_at,
                 ],
             )
-            con.execute("commit")
-        except duckdb.Error as exc:
-            con.execute("rollback")
-            reason = str(exc).splitlines()[0]
-            raise PipelineError(
-                f"load failed while reading {current} ({reason}); raw is unchanged: "
-                "fix or regenerate that file and run `tpch-elt load` again"
-            ) from exc
-        except BaseException:
-            con.execute("rollback")
-            raise
     return LoadResult(INITIAL_BATCH_ID, loaded_at, row_counts, quarantined, warnings)

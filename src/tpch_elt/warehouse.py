@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +49,30 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def transaction(
+    con: duckdb.DuckDBPyConnection, failure: Callable[[str], str] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends, roll back on any exception.
+
+    `failure` turns a DuckDB error's first line into the one-line message
+    of the PipelineError raised instead (it is called after the rollback,
+    so it can say what is unchanged); without it the error propagates.
+    """
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except duckdb.Error as exc:
+        con.execute("rollback")
+        if failure is None:
+            raise
+        raise PipelineError(failure(str(exc).splitlines()[0])) from exc
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
