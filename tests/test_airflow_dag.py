@@ -245,6 +245,19 @@ def test_every_dbt_task_records_its_results_and_a_recording_problem_never_fails_
     assert "observability history not recorded for this dbt command" in caplog.text
 
 
+def test_an_empty_exclusion_is_not_passed_to_dbt(dag) -> None:
+    from types import SimpleNamespace
+
+    dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
+    interceptors = {tuple(task.interceptors) for task in dbt_tasks}
+    assert len(interceptors) == 1
+    ((drop,),) = interceptors
+    sweep, incremental = SimpleNamespace(exclude=""), SimpleNamespace(exclude="tag:daily")
+    drop({}, sweep)
+    drop({}, incremental)
+    assert (sweep.exclude, incremental.exclude) == (None, "tag:daily")
+
+
 def test_snowflake_target_runs_in_parallel_without_the_pool(
     dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -409,6 +409,9 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
         if is_test_task(ti["task_id"])
     )
     assert ran == expected == cli_build_tests(server.home, "")
+    # the sweep excludes nothing, and says nothing about an empty exclusion
+    log = _task_log(server, run_id, "mart.mart_orders.run")
+    assert "--select" in log and "--exclude" not in log, log[-2000:]
     assert_the_run_was_observed_as_one_build(server.data_dir, known, run_id, ran)
 
 

@@ -144,6 +144,17 @@ def release_warehouse(context: Any, result: Any = None) -> None:
         held.close()
 
 
+def drop_empty_exclude(context: Any, operator: Any) -> None:
+    """Cosmos interceptor: no `--exclude` when the build plan excludes nothing.
+
+    The plan's exclusions are a template that renders empty on a full
+    sweep; passed as `--exclude ''`, dbt warns in every task that the
+    selection criterion '' matches no node.
+    """
+    if not str(operator.exclude or "").strip():
+        operator.exclude = None
+
+
 def run_invocation_id(dag_run: Any) -> str:
     """The id a DAG run has in the observability history (and its publication)."""
     return f"airflow {DAG_ID} {dag_run.run_id}"
@@ -253,6 +264,7 @@ dbt_task_args: dict[str, Any] = {
     "append_env": True,
     "pool": pool,
     "callback": record_history,
+    "interceptors": [drop_empty_exclude],
     **lock_hooks,
     "exclude": planned_exclude,
     "full_refresh": planned("full_refresh"),
@@ -268,6 +280,7 @@ single_task_args: dict[str, Any] = {
     "pool": pool,
     "env": dbt_env,
     "callback": record_history,
+    "interceptors": [drop_empty_exclude],
     **lock_hooks,
 }
 
