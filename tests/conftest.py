@@ -59,8 +59,13 @@ def run_cli(
 
 def start_cli(*args: str) -> subprocess.Popen[str]:
     """Start `tpch-elt` in its own process group (os.killpg reaches dbt too)."""
+    return start_in_repo([str(BIN_DIR / "tpch-elt"), *args])
+
+
+def start_in_repo(command: list[str]) -> subprocess.Popen[str]:
+    """Start `command` as a user would from the repository, in its own process group."""
     return subprocess.Popen(
-        [str(BIN_DIR / "tpch-elt"), *args],
+        command,
         cwd=REPO_ROOT,
         env=cli_env(),
         stdout=subprocess.PIPE,

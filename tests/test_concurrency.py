@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO_ROOT, cli_env, run_cli, start_cli
+from conftest import run_cli, start_cli, start_in_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -116,14 +116,8 @@ def batch_log(warehouse: Path) -> list[tuple]:
 def start_frozen(data_dir: Path, point: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
     """Start the real CLI through tests/crash_at.py, which freezes it at `point`."""
     marker = data_dir.parent / "frozen.txt"
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("crash_at.py")), str(marker), point, "--", *args],
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    proc = start_in_repo(
+        [sys.executable, str(Path(__file__).with_name("crash_at.py")), str(marker), point, "--", *args]
     )
     return proc, marker
 

@@ -184,8 +184,12 @@ def record_history(project_dir: str, context: Any = None, **_: Any) -> None:
 
 
 @cache
+def _manifest(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
 def _manifest_nodes(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())["nodes"]
+    return _manifest(path)["nodes"]
 
 
 def layer_of(node: dict[str, Any]) -> str | None:
@@ -442,7 +446,7 @@ def observe(ti: Any = None, dag_run: Any = None) -> dict[str, int]:
         closed = close_run(
             settings,
             run_invocation_id(dag_run),
-            json.loads(manifest.read_text()),
+            _manifest(manifest),
             started_at=dag_run.start_date,
             selectors={
                 "airflow_run": dag_run.run_id,
