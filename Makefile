@@ -6,6 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SCALE_FACTOR ?= 1
 PYTEST_ARGS ?=
+# `make test` runs the tiers on both cores (pytest-xdist); tests sharing a
+# module-scoped fixture stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 AIRFLOW_PORT ?= 8080
 
 # No surprise traffic from the tools we drive.
@@ -13,14 +17,15 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .PHONY: install run test clean help bench airflow airflow-stop \
-	lint docs test-unit test-dag test-e2e ci-state slim-ci
+	lint docs test-fast test-e2e test-airflow ci-state slim-ci
 
 help:
 	@echo "make run [SCALE_FACTOR=1]  generate TPC-H, load DuckDB, build the dbt marts"
-	@echo "make test                  make lint, then the whole test suite"
+	@echo "make test                  make lint, then every tier of the suite on both cores"
+	@echo "make test-fast             make lint, then tests/unit: no dbt build, no subprocess (before each commit)"
 	@echo "make lint                  ruff (lint + format check) and sqlfluff (dbt templater) on the SQL"
 	@echo "make docs                  dbt docs as one offline page: data/docs/index.html (needs make run)"
-	@echo "make test-unit | test-dag | test-e2e   the CI jobs' slices of the suite"
+	@echo "make test-e2e | test-airflow  one slower tier: tests/integration, tests/airflow (CI jobs)"
 	@echo "make slim-ci STATE=DIR     build + test only state:modified+, deferring to DIR's manifest"
 	@echo "make bench [SCALE_FACTOR=1] full refresh vs one 1 % batch, printed and in bench/results/"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
@@ -39,7 +44,12 @@ run: $(BIN)/.installed
 	$(BIN)/tpch-elt run --scale-factor $(SCALE_FACTOR)
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The fast tier (README, "Tests"): tests/unit, which may start no process
+# and open no warehouse dbt built (tests/conftest.py enforces it).
+test-fast: lint
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 # Quality gates (README, "Quality gates"): zero findings from ruff on the
 # Python and from sqlfluff (dbt templater, DuckDB dialect, .sqlfluff) on the
@@ -49,16 +59,13 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	VENV=$(VENV) .ci/sqlfluff lint dbt_project
 
-# The CI workflow's test jobs (.github/workflows/ci.yml), runnable here too.
-# Together with test_airflow_run.py (-m airflow) they make up `make test`.
-test-unit: $(BIN)/.installed
-	$(BIN)/python -m pytest -m "not e2e and not airflow and not snowflake" --ignore=tests/test_airflow_dag.py $(PYTEST_ARGS)
-
-test-dag: $(BIN)/.installed
-	$(BIN)/python -m pytest tests/test_airflow_dag.py $(PYTEST_ARGS)
-
+# The slower tiers alone, as the CI workflow's jobs run them
+# (.github/workflows/ci.yml); with test-fast they make up `make test`.
 test-e2e: $(BIN)/.installed
-	$(BIN)/python -m pytest -m "e2e or snowflake" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
+
+test-airflow: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/airflow $(XDIST) $(PYTEST_ARGS)
 
 # dbt's documentation site as one self-contained page (data/docs/index.html).
 docs: $(BIN)/.installed

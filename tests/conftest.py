@@ -1,152 +1,211 @@
-"""Shared fixtures: the real CLI, run as a user would, on a tiny scale factor."""
+"""The suite's tiers, the fast tier's guard, and the warehouses the tests share.
+
+Tiers follow the folder a test lives in, so a new test cannot land in the
+wrong one by accident (README, "Tests"):
+
+    tests/unit/         fast     no dbt build, no subprocess, no service
+    tests/integration/  e2e      the real CLI, dbt and DuckDB (snowflake: the fakesnow emulator)
+    tests/airflow/      airflow  real Airflow runs, its API server and UI
+
+Under pytest-xdist (`make test` runs both cores) the built warehouses are
+made once per run and shared by the workers (testkit.shared); tests that
+share a module-scoped fixture run on one worker (`--dist loadgroup`), and
+the longest units are handed out first.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import pytest
-from browser_support import launch
+from testkit.browser import launch
+from testkit.cli import (
+    E2E_BATCHES,
+    E2E_SCALE_FACTOR,
+    PENDING_BATCHES,
+    PENDING_INITIAL_FRACTION,
+    Pipeline,
+    run_cli,
+)
+from testkit.shared import build_once
+from testkit.tiers import fast_tier_guard
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BIN_DIR = Path(sys.executable).parent
-# Small enough for CI, large enough that every TPC-H query has rows.
-E2E_SCALE_FACTOR = 0.01
-# `run` holds back the newest orders and applies them as increments; three
-# keep CI quick while exercising the incremental path end to end.
-E2E_BATCHES = 3
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TPCH_ELT_")}
-    env.update(
-        {
-            "DO_NOT_TRACK": "1",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "NO_COLOR": "1",
-            "COLUMNS": "200",
-            "PATH": f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}",
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    *args: str, cwd: Path | None = None, check: bool = False, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed `tpch-elt` exactly as a user would."""
-    proc = subprocess.run(
-        [str(BIN_DIR / "tpch-elt"), *args],
-        cwd=cwd or REPO_ROOT,
-        env=cli_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"tpch-elt {' '.join(args)} exited {proc.returncode}\n"
-            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-        )
-    return proc
+TESTS_DIR = Path(__file__).resolve().parent
+TIERS = {"unit": "fast", "integration": "e2e", "airflow": "airflow"}
+# Handed out first (longest first keeps both cores busy to the end): the
+# two Airflow runs, then the modules whose shared fixtures build the most.
+LONGEST_FIRST = (
+    "airflow/test_airflow_run.py",
+    "integration/test_observability_e2e.py",
+    "integration/test_snowflake_emulated.py",
+    "integration/test_concurrency.py",
+    "integration/test_incremental.py",
+    "integration/test_docs.py",
+)
 
 
-def start_cli(*args: str) -> subprocess.Popen[str]:
-    """Start `tpch-elt` in its own process group (os.killpg reaches dbt too)."""
-    return start_in_repo([str(BIN_DIR / "tpch-elt"), *args])
+def tier_of(path: Path) -> str:
+    folder = path.resolve().relative_to(TESTS_DIR).parts[0]
+    if folder not in TIERS:
+        raise pytest.UsageError(f"{path}: a test lives in tests/unit, tests/integration or tests/airflow")
+    return TIERS[folder]
 
 
-def start_in_repo(command: list[str]) -> subprocess.Popen[str]:
-    """Start `command` as a user would from the repository, in its own process group."""
-    return subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+def _xdist_group(item: pytest.Item) -> str | None:
+    """Tests sharing a module-scoped fixture run on one worker; the rest are free."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    for name in info.names_closure:
+        definitions = info.name2fixturedefs.get(name)
+        if definitions and definitions[-1].scope in ("module", "class"):
+            return f"{Path(str(item.path)).stem}:{name}"
+    return None
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """A warehouse built by `tpch-elt run` at E2E_SCALE_FACTOR."""
+def _rank(item: pytest.Item) -> int:
+    nodeid = str(item.path.resolve().relative_to(TESTS_DIR)) + "::" + item.name
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if nodeid.startswith(prefix):
+            return rank
+    return len(LONGEST_FIRST)
 
-    data_dir: Path
-    warehouse: Path
-    scale_factor: float
-    stdout: str
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.warehouse), read_only=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item.path)
+        item.add_marker(getattr(pytest.mark, tier))
+        if tier != "fast" and (group := _xdist_group(item)):
+            item.add_marker(pytest.mark.xdist_group(group))
+    # stable: a module's tests stay together and in file order
+    items.sort(key=_rank)
 
-    def rows(self, sql: str) -> list[tuple]:
-        with self.connect() as con:
-            return con.execute(sql).fetchall()
 
-    def scalar(self, sql: str):
-        return self.rows(sql)[0][0]
+# --- the fast tier's guard, around every phase of a fast test (testkit.tiers) ------------------
+
+
+def _guarded(item: pytest.Item):
+    return fast_tier_guard(item) if item.get_closest_marker("fast") else _nothing()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    with _guarded(item):
+        return (yield)
+
+
+# --- time per tier in the summary ---------------------------------------------------------------
+
+_STARTED = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            nodeid = getattr(report, "nodeid", "")
+            when = getattr(report, "when", None)
+            if "::" not in nodeid or when is None:
+                continue
+            try:
+                tier = tier_of(config.rootpath / nodeid.split("::")[0])
+            except (ValueError, pytest.UsageError):
+                continue
+            totals[tier][1] += report.duration
+            totals[tier][0] += when == "call"
+    if not totals:
+        return
+    terminalreporter.section("time per tier (test seconds, summed over workers)")
+    for tier in ("fast", "e2e", "airflow"):
+        if tier in totals:
+            tests, seconds = totals[tier]
+            terminalreporter.write_line(f"{tier:8} {int(tests):4d} tests {seconds:8.1f} s")
+    terminalreporter.write_line(f"wall clock {time.monotonic() - _STARTED:.1f} s")
+
+
+# --- shared, read-only builds -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    """One full `tpch-elt run` shared by the end-to-end tests (read-only use)."""
-    data_dir = tmp_path_factory.mktemp("e2e") / "data"
-    proc = run_cli(
-        "--data-dir",
-        str(data_dir),
-        "run",
-        "--scale-factor",
-        str(E2E_SCALE_FACTOR),
-        "--initial-fraction",
-        "0.9",
-        "--batches",
-        str(E2E_BATCHES),
-        check=True,
+    """One full `tpch-elt run` shared by the end-to-end tests: read-only (Pipeline.copy_to)."""
+
+    def build(directory: Path) -> None:
+        proc = run_cli(
+            "--data-dir",
+            str(directory / "data"),
+            "run",
+            "--scale-factor",
+            str(E2E_SCALE_FACTOR),
+            "--initial-fraction",
+            "0.9",
+            "--batches",
+            str(E2E_BATCHES),
+            check=True,
+        )
+        (directory / "stdout.txt").write_text(proc.stdout)
+
+    directory = build_once(tmp_path_factory, "pipeline", build)
+    data_dir = directory / "data"
+    return Pipeline(
+        data_dir, data_dir / "warehouse.duckdb", E2E_SCALE_FACTOR, (directory / "stdout.txt").read_text()
     )
-    return Pipeline(data_dir, data_dir / "warehouse.duckdb", E2E_SCALE_FACTOR, proc.stdout)
-
-
-# The split the reliability tests share (test_concurrency, test_bad_input,
-# test_schema_drift): most orders loaded, two arrival batches pending.
-PENDING_INITIAL_FRACTION = "0.8"
-PENDING_BATCHES = "2"
 
 
 @pytest.fixture(scope="session")
 def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir at E2E_SCALE_FACTOR: generated with two pending arrival
-    batches, loaded and built once. Tests copy it (shutil.copytree) and never
-    change it; a copy ingests from its own landing files."""
-    data_dir = tmp_path_factory.mktemp("built-template") / "data"
-    sf = f"{E2E_SCALE_FACTOR:g}"
-    run_cli(
-        "--data-dir",
-        str(data_dir),
-        "generate",
-        "-s",
-        sf,
-        "--initial-fraction",
-        PENDING_INITIAL_FRACTION,
-        "--batches",
-        PENDING_BATCHES,
-        check=True,
-    )
-    run_cli("--data-dir", str(data_dir), "load", "-s", sf, check=True)
-    run_cli("--data-dir", str(data_dir), "build", check=True)
-    return data_dir
+    batches, loaded and built once. Tests copy it (testkit.cli.copy_data_dir)
+    and never change it; a copy ingests from its own landing files."""
+
+    def build(directory: Path) -> None:
+        data_dir = directory / "data"
+        sf = f"{E2E_SCALE_FACTOR:g}"
+        run_cli(
+            "--data-dir",
+            str(data_dir),
+            "generate",
+            "-s",
+            sf,
+            "--initial-fraction",
+            PENDING_INITIAL_FRACTION,
+            "--batches",
+            PENDING_BATCHES,
+            check=True,
+        )
+        run_cli("--data-dir", str(data_dir), "load", "-s", sf, check=True)
+        run_cli("--data-dir", str(data_dir), "build", check=True)
+
+    return build_once(tmp_path_factory, "built-template", build) / "data"
 
 
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the session's browser tests (browser_support)."""
+    """One headless Chromium per worker for the browser tests (testkit.browser)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -26,10 +27,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from airflow_support import (
+from testkit.airflow import (
+    BATCHES,
     DAG_ID,
     LAYERS,
     REPO_ROOT,
+    SCALE_FACTOR,
     STACK_FILE,
     free_port,
     manifest_nodes,
@@ -38,28 +41,10 @@ from airflow_support import (
     stack,
 )
 
-pytestmark = pytest.mark.airflow
-
-SCALE_FACTOR = "0.01"
-BATCHES = 3
 RUN_TIMEOUT = 1500  # seconds: 60 tasks, each a dbt process, on 2 busy cores
 SCREENSHOT = Path("/tmp/airflow_ui.png")
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DONE_LINE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+ NO-OP=\d+ TOTAL=(\d+)")
-
-
-@pytest.fixture(scope="session")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.getbasetemp() / "dbt_target" / "manifest.json"
-    return stack().ensure_manifest({**quiet_env(), "TPCH_ELT_DBT_MANIFEST": str(path)})
-
-
-@pytest.fixture(scope="session")
-def prepared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `prepare` leaves on first use: SF 0.01 loaded and built, 3 batches pending."""
-    data_dir = tmp_path_factory.mktemp("airflow") / "data"
-    stack().ensure_warehouse({**quiet_env(), "TPCH_ELT_DATA_DIR": str(data_dir)}, SCALE_FACTOR, BATCHES)
-    return data_dir
 
 
 def copy_data(prepared: Path, tmp: Path) -> Path:
@@ -196,11 +181,11 @@ def assert_batch_one_reached_the_marts(data_dir: Path, manifest: Path) -> None:
 
 
 def test_airflow_dags_test_runs_the_pipeline_end_to_end(
-    tmp_path: Path, prepared_data: Path, manifest: Path
+    tmp_path: Path, prepared_data: Path, dbt_manifest: Path
 ) -> None:
     data_dir = copy_data(prepared_data, tmp_path)
     native = stack().Native(home=tmp_path / "home", port=free_port(), data_dir=data_dir)
-    env = {**stack().native_env(native, base=quiet_env()), "TPCH_ELT_DBT_MANIFEST": str(manifest)}
+    env = {**stack().native_env(native, base=quiet_env()), "TPCH_ELT_DBT_MANIFEST": str(dbt_manifest)}
     stack().prepare(env, scale_factor=SCALE_FACTOR, batches=BATCHES)
     known = recorded_invocations(data_dir)
     started = time.perf_counter()
@@ -217,7 +202,7 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
     print(f"airflow dags test {DAG_ID}: {time.perf_counter() - started:.0f} s")
     assert proc.returncode == 0, output[-4000:]
     assert re.search(r"DagRun Finished: dag_id=dbt_pipeline.*state=success", output), output[-4000:]
-    assert_batch_one_reached_the_marts(data_dir, manifest)
+    assert_batch_one_reached_the_marts(data_dir, dbt_manifest)
     # An incremental run, planned as `tpch-elt build` plans it: the row-level
     # tests read the new batch only, and the history-wide models and tests
     # wait for the daily sweep.
@@ -274,7 +259,7 @@ def _postgres(sql: str, database: str = "postgres") -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def airflow_server(
-    tmp_path_factory: pytest.TempPathFactory, prepared_data: Path, manifest: Path
+    tmp_path_factory: pytest.TempPathFactory, prepared_data: Path, dbt_manifest: Path
 ) -> Iterator[Server]:
     try:
         _postgres("select 1")
@@ -291,7 +276,7 @@ def airflow_server(
     port = free_port()
     env = {
         **quiet_env(),
-        "TPCH_ELT_DBT_MANIFEST": str(manifest),
+        "TPCH_ELT_DBT_MANIFEST": str(dbt_manifest),
         # Runs come from the REST API only: no cron run competes with the one under test.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     }
@@ -359,7 +344,7 @@ def _task_log(server: Server, run_id: str, task_id: str) -> str:
 
 
 def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
-    airflow_server: Server, manifest: Path
+    airflow_server: Server, dbt_manifest: Path
 ) -> None:
     server = airflow_server
     known = recorded_invocations(server.data_dir)
@@ -398,10 +383,10 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
     assert _postgres(f"select state from dag_run where run_id = '{run_id}'", server.database) == [
         ("success",)
     ]
-    assert_batch_one_reached_the_marts(server.data_dir, manifest)
+    assert_batch_one_reached_the_marts(server.data_dir, dbt_manifest)
     # Every dbt test of the project ran exactly once: in a model's test task,
     # a layer's cross-model task, or the source tests.
-    nodes, unit_tests = manifest_nodes(manifest)
+    nodes, unit_tests = manifest_nodes(dbt_manifest)
     expected = sum(1 for node in nodes.values() if node["resource_type"] == "test") + len(unit_tests)
     ran = sum(
         dbt_tests_in_log(ti["task_id"], _task_log(server, run_id, ti["task_id"]))
@@ -413,6 +398,21 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
     log = _task_log(server, run_id, "mart.mart_orders.run")
     assert "--select" in log and "--exclude" not in log, log[-2000:]
     assert_the_run_was_observed_as_one_build(server.data_dir, known, run_id, ran)
+
+
+def test_the_api_refuses_requests_without_a_valid_token(airflow_server: Server) -> None:
+    """No login, no API: 401 without a token, with a forged one, and no token for a wrong password."""
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        request = urllib.request.Request(f"{airflow_server.url}/api/v2/dags", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 401, (headers, refused.value.code)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        stack().token(airflow_server.url, "airflow", "not-the-password")
+    assert refused.value.code == 401
+    # the same request with the right login's token is answered
+    token = stack().token(airflow_server.url, "airflow", "airflow")
+    assert DAG_ID in {dag["dag_id"] for dag in _api(airflow_server, "GET", "/dags", token)["dags"]}
 
 
 def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_server: Server, browser) -> None:

@@ -7,10 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import pytest
-from conftest import run_cli
-
-pytestmark = pytest.mark.e2e
+from testkit.cli import run_cli
 
 TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 

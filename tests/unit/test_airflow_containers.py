@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from airflow_support import REPO_ROOT, stack
+from testkit.airflow import REPO_ROOT, stack
 
 DEV = REPO_ROOT / "docker-compose.yml"
 PROD = REPO_ROOT / "docker-compose.prod.yml"

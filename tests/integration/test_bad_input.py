@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
+from testkit.cli import one_line_error, run_cli
+from testkit.warehouse import untouched
 
 TINY_SF = "0.01"
 
@@ -21,61 +22,6 @@ def loaded(built_template: Path, tmp_path: Path) -> Path:
     data_dir = tmp_path / "data"
     shutil.copytree(built_template, data_dir)
     return data_dir
-
-
-def raw_state(data_dir: Path) -> list[tuple]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(
-            """
-            select 'orders', count(*), min(_loaded_at), max(_batch_id) from raw.orders
-            union all
-            select 'lineitem', count(*), min(_loaded_at), max(_batch_id) from raw.lineitem
-            union all
-            select 'customer', count(*), min(_loaded_at), max(_batch_id) from raw.customer
-            order by 1
-            """
-        ).fetchall()
-
-
-def warehouse_state(data_dir: Path) -> dict[str, list[tuple]]:
-    """Everything a failed step must leave alone: every raw table (rows, load
-    time, batches, columns), the batch log, the quarantine and the marts."""
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        tables = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
-            ).fetchall()
-        ]
-        state = {
-            "columns": con.execute(
-                "select table_name, column_name, data_type from information_schema.columns "
-                "where table_schema = 'raw' order by 1, ordinal_position"
-            ).fetchall(),
-            "rows": [(t, con.execute(f"select count(*) from raw.{t}").fetchall()[0][0]) for t in tables],
-            "batches": con.execute("select * from raw._batches order by batch_id").fetchall(),
-            "marts": con.execute(
-                """
-                select 'mart_orders', count(*), sum(net_revenue), max(_batch_id) from mart.mart_orders
-                union all
-                select 'mart_customer_summary', count(*), sum(lifetime_value), null
-                from mart.mart_customer_summary
-                """
-            ).fetchall(),
-        }
-        if "_quarantine" in tables:
-            state["quarantine"] = con.execute(
-                "select batch_id, table_name, reason, count(*) from raw._quarantine group by all order by all"
-            ).fetchall()
-        return state
-
-
-def one_line_error(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def test_negative_scale_factor_is_refused(tmp_path: Path) -> None:
@@ -107,7 +53,7 @@ def test_unwritable_warehouse_path_names_the_path(loaded: Path, tmp_path: Path) 
 
 
 def test_truncated_parquet_is_named_and_raw_is_left_intact(loaded: Path) -> None:
-    before = warehouse_state(loaded)
+    before = untouched(loaded / "warehouse.duckdb")
     orders = loaded / "landing" / f"sf={TINY_SF}" / "orders.parquet"
     content = orders.read_bytes()
     orders.write_bytes(content[: len(content) // 2])
@@ -119,11 +65,13 @@ def test_truncated_parquet_is_named_and_raw_is_left_intact(loaded: Path) -> None
     assert str(orders) in line
     assert "corrupt or truncated" in line
     assert "tpch-elt generate" in line
-    assert warehouse_state(loaded) == before, "a failed load must leave raw and the marts as they were"
+    assert untouched(loaded / "warehouse.duckdb") == before, (
+        "a failed load must leave raw and the marts as they were"
+    )
 
 
 def test_truncated_batch_file_is_named_and_nothing_is_ingested(loaded: Path) -> None:
-    before = warehouse_state(loaded)
+    before = untouched(loaded / "warehouse.duckdb")
     orders = loaded / "landing" / f"sf={TINY_SF}" / "batches" / "batch_0001" / "orders.parquet"
     orders.write_bytes(orders.read_bytes()[:1000])
 
@@ -133,11 +81,11 @@ def test_truncated_batch_file_is_named_and_nothing_is_ingested(loaded: Path) -> 
     line = one_line_error(proc.stderr)
     assert line.startswith(f"error: batch file {orders} is corrupt or truncated (")
     assert line.endswith("delete it and run `tpch-elt generate` again")
-    assert warehouse_state(loaded) == before
+    assert untouched(loaded / "warehouse.duckdb") == before
 
 
 def test_missing_batch_file_is_named_and_nothing_is_ingested(loaded: Path) -> None:
-    before = warehouse_state(loaded)
+    before = untouched(loaded / "warehouse.duckdb")
     lineitem = loaded / "landing" / f"sf={TINY_SF}" / "batches" / "batch_0001" / "lineitem.parquet"
     lineitem.unlink()
 
@@ -147,7 +95,7 @@ def test_missing_batch_file_is_named_and_nothing_is_ingested(loaded: Path) -> No
     assert one_line_error(proc.stderr) == (
         f"error: batch file {lineitem} is missing: run `tpch-elt generate` again to rebuild the batches"
     )
-    assert warehouse_state(loaded) == before
+    assert untouched(loaded / "warehouse.duckdb") == before
 
 
 def test_generate_replaces_a_truncated_file_and_reuses_complete_ones(loaded: Path) -> None:
@@ -166,7 +114,7 @@ def test_generate_replaces_a_truncated_file_and_reuses_complete_ones(loaded: Pat
 
 
 def test_missing_landing_file_says_to_generate(loaded: Path) -> None:
-    before = warehouse_state(loaded)
+    before = untouched(loaded / "warehouse.duckdb")
     lineitem = loaded / "landing" / f"sf={TINY_SF}" / "lineitem.parquet"
     lineitem.unlink()
     proc = run_cli("--data-dir", str(loaded), "load", "-s", TINY_SF)
@@ -174,7 +122,7 @@ def test_missing_landing_file_says_to_generate(loaded: Path) -> None:
     assert one_line_error(proc.stderr) == (
         f"error: landing file {lineitem} is missing: run `tpch-elt generate -s {TINY_SF}` first"
     )
-    assert warehouse_state(loaded) == before
+    assert untouched(loaded / "warehouse.duckdb") == before
 
 
 def test_build_before_load_says_what_to_run(tmp_path: Path) -> None:
@@ -185,11 +133,26 @@ def test_build_before_load_says_what_to_run(tmp_path: Path) -> None:
 
 
 def test_load_records_utc_load_time_and_batch_zero(loaded: Path) -> None:
-    state = raw_state(loaded)
-    for _table, rows, loaded_at, batch_id in state:
-        assert rows > 0
-        assert batch_id == 0
-        assert abs((datetime.now(UTC).replace(tzinfo=None) - loaded_at).total_seconds()) < 3600
+    """Far from UTC on either side, `_loaded_at` is still UTC wall-clock time."""
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):  # UTC+14, UTC-11
+        before = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+        run_cli("--data-dir", str(loaded), "load", "-s", TINY_SF, check=True, TZ=zone)
+        after = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+        with duckdb.connect(str(loaded / "warehouse.duckdb"), read_only=True) as con:
+            state = con.execute(
+                """
+                select 'orders', count(*), min(_loaded_at), max(_loaded_at), max(_batch_id) from raw.orders
+                union all select 'lineitem', count(*), min(_loaded_at), max(_loaded_at), max(_batch_id)
+                    from raw.lineitem
+                union all select 'customer', count(*), min(_loaded_at), max(_loaded_at), max(_batch_id)
+                    from raw.customer
+                union all select '_batches', count(*), min(loaded_at), max(loaded_at), max(batch_id)
+                    from raw._batches
+                """
+            ).fetchall()
+        for table, rows, first, last, batch_id in state:
+            assert rows > 0 and batch_id == 0, table
+            assert before <= first <= last <= after, f"TZ={zone}: {table} loaded at {first}..{last}, not UTC"
 
 
 # --- bad rows: quarantined with their reason, the same rules for load and ingest ---
@@ -312,6 +275,7 @@ def craft_bad_rows(
                 f"select count(*) from {_src(lineitem)} where l_orderkey in "
                 f"(select o_orderkey from {_src(orders)} {scope} and o_custkey = {victim[0]})"
             ).fetchall()[0][0]
+            d["quarantined_customer"] = victim[0]
             expected["customer: customer key repeated in batch"] = 2
             expected["customer: null customer key"] = 1
             expected["orders: customer missing or quarantined"] += victim[1]
@@ -450,15 +414,19 @@ def _quarantine(data_dir: Path, batch_id: int) -> dict[str, int]:
         )
 
 
-def _scalar(data_dir: Path, sql: str):
+def _row(data_dir: Path, sql: str) -> tuple:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute(sql).fetchall()[0][0]
+        return con.execute(sql).fetchall()[0]
+
+
+def _scalar(data_dir: Path, sql: str):
+    return _row(data_dir, sql)[0]
 
 
 @pytest.fixture(params=["load", "ingest"])
-def crafted(request: pytest.FixtureRequest) -> tuple[str, Crafted]:
+def crafted(request: pytest.FixtureRequest, bad_load: Crafted, bad_ingest: Crafted) -> tuple[str, Crafted]:
     step = request.param
-    return step, request.getfixturevalue(f"bad_{step}")
+    return step, {"load": bad_load, "ingest": bad_ingest}[step]
 
 
 def test_bad_rows_are_quarantined_with_their_exact_reason(crafted: tuple[str, Crafted]) -> None:
@@ -518,7 +486,11 @@ def test_no_bad_row_reaches_raw(crafted: tuple[str, Crafted], case: str) -> None
 
 
 def test_a_quarantined_customer_takes_its_orders_and_lines_with_it(bad_load: Crafted) -> None:
+    victim = bad_load.donors["quarantined_customer"]
     assert _scalar(bad_load.data_dir, "select count(*) from raw.customer where c_custkey is null") == 0
+    assert _scalar(bad_load.data_dir, f"select count(*) from raw.customer where c_custkey = {victim}") == 0, (
+        "a customer delivered twice is quarantined, not kept once"
+    )
     assert (
         _scalar(
             bad_load.data_dir,
@@ -533,6 +505,25 @@ def test_a_quarantined_customer_takes_its_orders_and_lines_with_it(bad_load: Cra
         )
         == 0
     )
+    # its orders and every line of them went to the quarantine, none stayed in raw
+    orders, lines_in_raw, lines_held = _row(
+        bad_load.data_dir,
+        f"""
+        with victim_orders as (
+            select cast(json_extract(record, '$.o_orderkey') as bigint) as order_key
+            from raw._quarantine
+            where table_name = 'orders' and cast(json_extract(record, '$.o_custkey') as bigint) = {victim}
+        )
+        select
+            (select count(*) from victim_orders),
+            (select count(*) from raw.lineitem where l_orderkey in (select order_key from victim_orders)),
+            (select count(*) from raw._quarantine where table_name = 'lineitem'
+                and cast(json_extract(record, '$.l_orderkey') as bigint) in (select order_key from victim_orders))
+        """,
+    )
+    assert orders > 0 and lines_held >= orders, (orders, lines_held)
+    assert lines_in_raw == 0
+    assert _scalar(bad_load.data_dir, f"select count(*) from raw.orders where o_custkey = {victim}") == 0
 
 
 def test_quarantined_records_keep_the_delivered_values(bad_load: Crafted) -> None:

@@ -8,11 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
-from browser_support import requires_chromium
-from conftest import Pipeline
-
-pytestmark = pytest.mark.e2e
+from testkit.browser import requires_chromium
+from testkit.cli import Pipeline
 
 BQ_IDS = [f"bq{i:02d}" for i in range(1, 17)]
 # Where a copy of the screenshot lands for people to look at.

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
-from test_bad_input import one_line_error, warehouse_state
-
-pytestmark = pytest.mark.e2e
+from testkit.cli import REPO_ROOT, one_line_error, run_cli
+from testkit.warehouse import untouched
 
 SF = "0.01"
 LOAD_REMEDY = "regenerate it with `tpch-elt generate --force` (or fix the file), then load again"
@@ -78,7 +76,7 @@ BREAKING = {
 def test_breaking_schema_change_stops_the_step_before_anything_is_written(
     data_dir: Path, step: str, change: str
 ) -> None:
-    before = warehouse_state(data_dir)
+    before = untouched(data_dir / "warehouse.duckdb")
     path = target_file(data_dir, step)
     select, problem = BREAKING[change]
     rewrite(path, select)
@@ -88,7 +86,9 @@ def test_breaking_schema_change_stops_the_step_before_anything_is_written(
     assert proc.returncode == 1
     kind, remedy = ("landing file", LOAD_REMEDY) if step == "load" else ("batch file", INGEST_REMEDY)
     assert one_line_error(proc.stderr) == f"error: {kind} {path}: {problem}; {remedy}"
-    assert warehouse_state(data_dir) == before, "raw, batches, quarantine and marts must be untouched"
+    assert untouched(data_dir / "warehouse.duckdb") == before, (
+        "raw, batches, quarantine and marts must be untouched"
+    )
 
 
 def test_compatible_retype_is_loaded_as_tpch_types(data_dir: Path) -> None:
@@ -179,7 +179,7 @@ def test_a_column_a_model_starts_selecting_arrives_without_a_full_refresh(
     model gains the column on its next increment, NULL for rows built before."""
     project = tmp_path / "dbt_project"
     shutil.copytree(
-        Path(__file__).resolve().parents[1] / "dbt_project",
+        REPO_ROOT / "dbt_project",
         project,
         ignore=shutil.ignore_patterns("target", "logs"),
     )

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import Pipeline, run_cli
-
-pytestmark = pytest.mark.e2e
+from testkit.cli import Pipeline, copy_data_dir, run_cli
+from testkit.warehouse import raw_exactly
 
 LAYERS = ("staging", "intermediate", "mart")
 
@@ -23,17 +22,26 @@ def models_in(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, s
     ).fetchall()
 
 
-def assert_equal_to_full_refresh(warehouse: Path, data_dir: Path, tmp_path: Path) -> int:
-    """Full-refresh a copy of `warehouse`; every model must match, EXCEPT ALL both ways."""
-    copy = tmp_path / "full_refresh.duckdb"
+def assert_equal_to_full_refresh(source: Path, tmp_path: Path) -> int:
+    """On a copy of `source`: full-refresh a copy of its warehouse; every model
+    dbt's manifest lists must match the incremental one, EXCEPT ALL both ways."""
+    data_dir = copy_data_dir(source, tmp_path / "data")
+    warehouse, copy = data_dir / "warehouse.duckdb", data_dir / "full_refresh.duckdb"
     shutil.copyfile(warehouse, copy)
     run_cli("--data-dir", str(data_dir), "--warehouse", str(copy), "build", "--full-refresh", check=True)
+    manifest = json.loads((data_dir / "dbt" / "target" / "manifest.json").read_text())
+    expected = sorted(
+        (node["schema"], node["alias"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
+    )
     compared = 0
     with duckdb.connect() as con:
         con.execute(f"attach '{warehouse}' as incremental (read_only)")
         con.execute(f"attach '{copy}' as refreshed (read_only)")
         models = models_in(con, "incremental")
-        assert models == models_in(con, "refreshed")
+        assert models == expected, "the incremental warehouse does not hold exactly the manifest's models"
+        assert models_in(con, "refreshed") == expected
         for schema, name in models:
             for left, right in (("incremental", "refreshed"), ("refreshed", "incremental")):
                 extra = con.execute(
@@ -46,8 +54,7 @@ def assert_equal_to_full_refresh(warehouse: Path, data_dir: Path, tmp_path: Path
 
 
 def test_incremental_build_equals_full_refresh(pipeline: Pipeline, tmp_path: Path) -> None:
-    compared = assert_equal_to_full_refresh(pipeline.warehouse, pipeline.data_dir, tmp_path)
-    assert compared >= 13
+    assert assert_equal_to_full_refresh(pipeline.data_dir, tmp_path) > 0
 
 
 # --- arrivals out of order, re-deliveries and impossible rows --------------------
@@ -218,17 +225,17 @@ def test_redeliveries_and_impossible_rows_are_quarantined_with_reasons(odd_arriv
 
 
 def test_odd_arrivals_still_equal_a_full_refresh(odd_arrivals: dict, tmp_path: Path) -> None:
-    assert assert_equal_to_full_refresh(odd_arrivals["warehouse"], odd_arrivals["data_dir"], tmp_path) >= 13
+    assert assert_equal_to_full_refresh(odd_arrivals["data_dir"], tmp_path) > 0
 
 
-def test_reingesting_a_batch_changes_nothing(odd_arrivals: dict) -> None:
-    wh = odd_arrivals["warehouse"]
-    before = _rows(wh, "select count(*), max(_loaded_at) from raw.orders")
-    proc = run_cli("--data-dir", str(odd_arrivals["data_dir"]), "ingest", "--batch", "1", check=True)
+def test_reingesting_a_batch_changes_nothing(odd_arrivals: dict, tmp_path: Path) -> None:
+    data_dir = copy_data_dir(odd_arrivals["data_dir"], tmp_path / "data")
+    before = raw_exactly(data_dir / "warehouse.duckdb")
+    proc = run_cli("--data-dir", str(data_dir), "ingest", "--batch", "1", check=True)
     assert "Batch 1 is already loaded" in proc.stdout and "nothing to do" in proc.stdout
-    proc = run_cli("--data-dir", str(odd_arrivals["data_dir"]), "ingest", check=True)
+    proc = run_cli("--data-dir", str(data_dir), "ingest", check=True)
     assert "No pending batch" in proc.stdout
-    assert _rows(wh, "select count(*), max(_loaded_at) from raw.orders") == before
+    assert raw_exactly(data_dir / "warehouse.duckdb") == before
 
 
 def test_batches_must_arrive_in_order(tmp_path: Path) -> None:
@@ -251,10 +258,56 @@ def test_batches_must_arrive_in_order(tmp_path: Path) -> None:
     assert "batch 3 is not next: ingest batch 1 first" in proc.stderr
 
 
-def test_status_reports_batches_and_watermarks(odd_arrivals: dict) -> None:
-    proc = run_cli("--data-dir", str(odd_arrivals["data_dir"]), "status", check=True)
+def test_status_reports_batches_and_watermarks(odd_arrivals: dict, tmp_path: Path) -> None:
+    data_dir = copy_data_dir(odd_arrivals["data_dir"], tmp_path / "data")
+    proc = run_cli("--data-dir", str(data_dir), "status", check=True)
     assert "batches loaded: 3 of 3 planned, pending: 0" in proc.stdout
     assert f"raw order-key watermark: {odd_arrivals['new_key']}" in proc.stdout
     assert "processed by dbt: batches <= 3" in proc.stdout
     quarantined = _rows(odd_arrivals["warehouse"], "select count(*) from raw._quarantine")[0][0]
     assert f"quarantined rows: {quarantined}" in proc.stdout
+
+
+# --- what the build plan promises (README, "Incremental loading") ----------------
+
+
+def test_a_reload_makes_the_next_build_a_full_refresh(built_template: Path, tmp_path: Path) -> None:
+    data_dir = copy_data_dir(built_template, tmp_path / "data")
+    run_cli("--data-dir", str(data_dir), "load", "-s", SF, check=True)
+    proc = run_cli("--data-dir", str(data_dir), "build", check=True)
+    assert "full refresh: raw was reloaded since the last build" in proc.stdout, proc.stdout
+    # appending would have kept the first load's rows (or doubled them):
+    # the incremental models hold the reload's rows, each once
+    rows = _rows(
+        data_dir / "warehouse.duckdb",
+        """
+        select
+            (select loaded_at from raw._batches where batch_id = 0),
+            (select max(_loaded_at) from staging.stg_fct_orders where _batch_id = 0),
+            (select count(*) from raw.orders),
+            (select count(*) from staging.stg_fct_orders),
+            (select count(*) from mart.mart_orders)
+        """,
+    )
+    reloaded_at, staged_at, raw_orders, staged, marts = rows[0]
+    assert staged_at == reloaded_at
+    assert raw_orders == staged == marts
+
+
+def test_incremental_row_level_tests_read_only_the_new_batches(built_template: Path, tmp_path: Path) -> None:
+    """A bad row in an already audited batch is not tested again on an
+    increment; the daily sweep (`--full-tests`) tests all history and finds it."""
+    data_dir = copy_data_dir(built_template, tmp_path / "data")
+    warehouse = data_dir / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update staging.stg_fct_lineitem set line_number = 9 where _batch_id = 0 "
+            "and order_key = (select min(order_key) from staging.stg_fct_lineitem) and line_number = 1"
+        )
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    increment = run_cli("--data-dir", str(data_dir), "build")
+    assert increment.returncode == 0, increment.stdout[-3000:] + increment.stderr[-3000:]
+    assert "published" in increment.stdout and "not published" not in increment.stdout
+    sweep = run_cli("--data-dir", str(data_dir), "build", "--full-tests")
+    assert sweep.returncode == 1, sweep.stdout[-3000:]
+    assert "accepted_range_stg_fct_lineitem_line_number" in sweep.stdout + sweep.stderr, sweep.stdout[-3000:]

@@ -1,25 +1,24 @@
 """Secrets never leak: not into files the pipeline writes, not into its output,
 not into the repository.
 
-Related tests elsewhere: the Airflow UI requires a login
-(tests/test_airflow_dag.py::test_login_for_a_user_airflow_does_not_know_is_refused)
-and the production compose file refuses to start without each secret and
-holds none itself (tests/test_airflow_containers.py::
+Related tests elsewhere: the Airflow UI and API require a login
+(tests/airflow/test_airflow_run.py::test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups,
+::test_the_api_refuses_requests_without_a_valid_token) and the production
+compose file refuses to start without each secret and holds none itself
+(tests/unit/test_airflow_containers.py::
 test_production_compose_refuses_to_start_without_each_secret,
 test_production_compose_holds_no_secret_itself).
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN_DIR, REPO_ROOT, cli_env, run_cli
-
-pytestmark = pytest.mark.e2e
+from testkit.cli import BIN_DIR, REPO_ROOT, cli_env, run_cli
+from testkit.secrets import credential_findings
 
 SF = "0.01"
 WEBHOOK_TOKEN = "fakeWebhookToken3kP9sQ7"
@@ -129,27 +128,7 @@ def test_no_secret_in_dbt_artifacts_when_the_snowflake_profile_renders_them(tmp_
 
 # --- the repository itself ----------------------------------------------------------
 
-# Values that are not credentials: empty, elided, templated, the local-only
-# defaults (`airflow`), and the obviously fake ones the emulator tests log in with.
-PLACEHOLDER = re.compile(
-    r"^(|…|\.\.\.|<[^>]*>|\*+|x+|changeme|example|airflow|emulated|pw|s3cret|(fake|dummy|test)[-_].*)$",
-    re.IGNORECASE,
-)
-CREDENTIAL_PATTERNS = {
-    "private key": re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"),
-    "AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    "AWS secret access key": re.compile(
-        r"aws_secret_access_key\s*[=:]\s*[\"']?[A-Za-z0-9/+]{40}", re.IGNORECASE
-    ),
-    "Slack webhook": re.compile(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
-    "Slack token": re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"),
-    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
-}
-# `password = "literal"` / `PASSWORD: literal` / `"password": "literal"`, not from
-# the environment, a template or a variable
-PASSWORD_LITERAL = re.compile(
-    r"""(?ix) \b[a-z_]*(?:password|passwd|passphrase)["']? \s* (?:=|:) \s* (?P<q>["']) (?P<value>[^"'\s]*) (?P=q)"""
-)
+SPELLS_OUT_FAKES = {Path(__file__).name, "test_secret_scan.py"}
 
 
 def tracked_text_files() -> list[Path]:
@@ -159,33 +138,10 @@ def tracked_text_files() -> list[Path]:
     out = []
     for name in names:
         path = REPO_ROOT / name.decode()
-        if not name or not path.is_file() or path.name == Path(__file__).name:
-            continue  # this file spells out the patterns and fake values on purpose
+        if not name or not path.is_file() or path.name in SPELLS_OUT_FAKES:
+            continue  # these spell out the patterns and fake values on purpose
         out.append(path)
     return out
-
-
-def credential_findings(text: str) -> list[str]:
-    found = [label for label, pattern in CREDENTIAL_PATTERNS.items() if pattern.search(text)]
-    for match in PASSWORD_LITERAL.finditer(text):
-        if not PLACEHOLDER.match(match.group("value")):
-            found.append(f"password literal {match.group(0)!r}")
-    return found
-
-
-def test_the_scan_finds_what_it_looks_for() -> None:
-    """The patterns are live: each kind of credential is caught, placeholders are not."""
-    key_header = "-----BEGIN " + "RSA PRIVATE KEY-----"
-    assert credential_findings(key_header) == ["private key"]
-    assert credential_findings("AKIA" + "IOSFODNN7EXAMPLE") == ["AWS access key id"]
-    assert credential_findings("https://hooks.slack.com/services/" + "T0123ABCD/B0123ABCD/abcDEF123") == [
-        "Slack webhook"
-    ]
-    assert credential_findings('password = "' + 'hunter2"')
-    assert credential_findings('"SNOWFLAKE_PASSWORD": "' + 's3cr3t"')
-    assert credential_findings("password: \"{{ env_var('SNOWFLAKE_PASSWORD') }}\"") == []
-    assert credential_findings('password = os.environ["X"]') == []
-    assert credential_findings('password = ""') == []
 
 
 def test_no_credential_in_the_tracked_files() -> None:

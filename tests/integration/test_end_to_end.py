@@ -6,11 +6,9 @@ import json
 from decimal import Decimal
 
 import pytest
-from conftest import E2E_BATCHES, Pipeline
+from testkit.cli import E2E_BATCHES, Pipeline
 
 from tpch_elt.tpch import TABLES
-
-pytestmark = pytest.mark.e2e
 
 MODELS = {
     "staging": [

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli, start_cli
+from testkit.cli import copy_data_dir, run_cli, start_cli
 
 from tpch_elt.publish import published_path, segments_dir
-
-pytestmark = pytest.mark.e2e
 
 SF = "0.01"
 MARTS_QUERY = """
@@ -42,9 +39,7 @@ def publication(database: Path) -> list[tuple]:
 @pytest.fixture
 def data_dir(built_template: Path, tmp_path: Path) -> Path:
     """A copy of the shared warehouse after load + first build, two batches to arrive."""
-    copy = tmp_path / "data"
-    shutil.copytree(built_template, copy)
-    return copy
+    return copy_data_dir(built_template, tmp_path / "data")
 
 
 def test_a_passing_build_publishes_exactly_the_warehouse_marts(data_dir: Path) -> None:
@@ -205,16 +200,16 @@ def test_a_build_killed_mid_way_leaves_the_snapshot_whole_and_the_rerun_publishe
     # kill it once dbt has started writing: the incremental staging model
     # holds the new batch (the marts are not published yet)
     deadline = time.monotonic() + 300
-    while victim.poll() is None and time.monotonic() < deadline:
-        logs = data_dir / "dbt" / "logs" / "dbt.log"
-        if (
-            logs.is_file()
-            and "stg_fct_orders" in logs.read_text(errors="replace").split("Running with dbt")[-1]
-        ):
-            break
+    logs = data_dir / "dbt" / "logs" / "dbt.log"
+    while "stg_fct_orders" not in (
+        logs.read_text(errors="replace").split("Running with dbt")[-1] if logs.is_file() else ""
+    ):
+        assert victim.poll() is None, f"the build ended before it could be killed: {victim.communicate()}"
+        assert time.monotonic() < deadline, "the build never reached stg_fct_orders"
         time.sleep(0.1)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.communicate(timeout=60)
+    assert victim.returncode == -signal.SIGKILL, f"the build was not killed mid-way: {victim.returncode}"
     # readers still have the old snapshot, whole
     assert published_files(warehouse) == before
     run_cli("--data-dir", str(data_dir), "build", check=True)

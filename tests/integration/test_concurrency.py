@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,9 +11,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli, start_cli, start_in_repo
-
-pytestmark = pytest.mark.e2e
+from testkit.cli import TESTS_DIR, copy_data_dir, run_cli, start_cli, start_in_repo
+from testkit.warehouse import models_content, raw_content, raw_exactly
 
 SF = "0.01"
 
@@ -33,42 +31,25 @@ def wait_for_lock(warehouse: Path, purpose: str, proc: subprocess.Popen[str], ti
     raise AssertionError(f"{purpose} never took the lock")
 
 
-def snapshot(warehouse: Path) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(
-            """
-            select 'raw.orders', count(*), max(_batch_id) from raw.orders
-            union all select 'raw.lineitem', count(*), max(_batch_id) from raw.lineitem
-            union all select 'raw._batches', count(*), max(batch_id) from raw._batches
-            union all select 'mart.mart_orders', count(*), sum(net_revenue) from mart.mart_orders
-            order by 1
-            """
-        ).fetchall()
-
-
 @pytest.fixture(scope="module")
 def template(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A built warehouse (initial load, two batches pending) and the snapshots an
     uninterrupted pipeline reaches: after load + build, and after ingest + build."""
-    after_load = snapshot(built_template / "warehouse.duckdb")
-    twin = tmp_path_factory.mktemp("twin") / "data"
-    shutil.copytree(built_template, twin)
+    twin = copy_data_dir(built_template, tmp_path_factory.mktemp("twin") / "data")
     run_cli("--data-dir", str(twin), "ingest", check=True)
     run_cli("--data-dir", str(twin), "build", check=True)
     return {
         "data_dir": built_template,
-        "after_load": after_load,
-        "after_ingest": snapshot(twin / "warehouse.duckdb"),
-        "raw_after_load": raw_counts(built_template / "warehouse.duckdb"),
-        "raw_after_ingest": raw_counts(twin / "warehouse.duckdb"),
+        "after_load": models_content(built_template / "warehouse.duckdb"),
+        "after_ingest": models_content(twin / "warehouse.duckdb"),
+        "raw_after_load": raw_content(built_template / "warehouse.duckdb"),
+        "raw_after_ingest": raw_content(twin / "warehouse.duckdb"),
     }
 
 
 @pytest.fixture
 def built(template: dict, tmp_path: Path) -> Path:
-    data_dir = tmp_path / "data"
-    shutil.copytree(template["data_dir"], data_dir)
-    return data_dir
+    return copy_data_dir(template["data_dir"], tmp_path / "data")
 
 
 def test_second_writer_exits_at_once_naming_the_holder(built: Path, template: dict) -> None:
@@ -88,36 +69,28 @@ def test_second_writer_exits_at_once_naming_the_holder(built: Path, template: di
     assert first.returncode == 0, err
     # exactly the first writer's work: one batch ingested and built, nothing
     # from the refused ingest, load or run
-    assert snapshot(warehouse) == template["after_ingest"]
+    assert models_content(warehouse) == template["after_ingest"]
 
 
-def raw_counts(warehouse: Path) -> list[tuple]:
-    """Every raw table's rows, keys and batches: equal for equal raw data, whenever loaded."""
+def batch_ids(warehouse: Path) -> dict[str, int]:
+    """The newest arrival batch each incremental model holds."""
+    models = (
+        "staging.stg_fct_orders",
+        "staging.stg_fct_lineitem",
+        "intermediate.int_order_lineitems",
+        "mart.mart_orders",
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(
-            """
-            select 'orders', count(*), sum(o_orderkey), max(_batch_id) from raw.orders
-            union all select 'lineitem', count(*), sum(l_orderkey * 8 + l_linenumber), max(_batch_id)
-                from raw.lineitem
-            union all select 'customer', count(*), sum(c_custkey), max(_batch_id) from raw.customer
-            union all select 'partsupp', count(*), sum(ps_partkey), max(_batch_id) from raw.partsupp
-            union all select '_batches', count(*), sum(batch_id), max(batch_id) from raw._batches
-            union all select '_quarantine', count(*), 0, max(batch_id) from raw._quarantine
-            order by 1
-            """
-        ).fetchall()
-
-
-def batch_log(warehouse: Path) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute("select batch_id, kind, loaded_at from raw._batches order by 1").fetchall()
+        return {
+            model: con.execute(f"select max(_batch_id) from {model}").fetchall()[0][0] for model in models
+        }
 
 
 def start_frozen(data_dir: Path, point: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
     """Start the real CLI through tests/crash_at.py, which freezes it at `point`."""
     marker = data_dir.parent / "frozen.txt"
     proc = start_in_repo(
-        [sys.executable, str(Path(__file__).with_name("crash_at.py")), str(marker), point, "--", *args]
+        [sys.executable, str(TESTS_DIR / "testkit" / "crash_at.py"), str(marker), point, "--", *args]
     )
     return proc, marker
 
@@ -157,7 +130,7 @@ def test_sigkill_mid_step_then_rerun_equals_an_uninterrupted_run(
     args = STEP_ARGS[step]
     if step == "build":
         run_cli("--data-dir", str(built), "ingest", check=True)
-    raw_before, batches_before = raw_counts(warehouse), batch_log(warehouse)
+    raw_before = raw_exactly(warehouse)
 
     if point == "lock":
         victim = start_cli("--data-dir", str(built), *args)
@@ -170,21 +143,30 @@ def test_sigkill_mid_step_then_rerun_equals_an_uninterrupted_run(
     victim.communicate(timeout=60)
     assert victim.returncode == -signal.SIGKILL
 
-    # the killed writer left raw exactly as it was: its transaction never happened
-    assert raw_counts(warehouse) == raw_before
-    assert batch_log(warehouse) == batches_before
+    # the killed writer left raw exactly as it was, row for row and load time
+    # for load time: its transaction never happened (a reload re-reads the
+    # same files, so only the load times tell a half-applied one apart)
+    assert raw_exactly(warehouse) == raw_before
+    if point.startswith("dbt:"):
+        # where it died: staging had appended the new batch, the intermediate layer not
+        assert batch_ids(warehouse) == {
+            "staging.stg_fct_orders": 1,
+            "staging.stg_fct_lineitem": 1,
+            "intermediate.int_order_lineitems": 0,
+            "mart.mart_orders": 0,
+        }
 
     # the next run completes; re-running the interrupted step is safe
     if step != "build":
         run_cli("--data-dir", str(built), *args, check=True)
         expected_raw = template["raw_after_load"] if step == "load" else template["raw_after_ingest"]
-        assert raw_counts(warehouse) == expected_raw
+        assert raw_content(warehouse) == expected_raw
     if step == "build" or point == "lock":
         # (mid-transaction load/ingest kills stop at raw: the marts are a
         # function of raw, proven by the build cases and tests/test_incremental.py)
         run_cli("--data-dir", str(built), "build", check=True)
         expected = template["after_load"] if step == "load" else template["after_ingest"]
-        assert snapshot(warehouse) == expected
+        assert models_content(warehouse) == expected
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) - count(distinct o_orderkey) from raw.orders").fetchall() == [
             (0,)

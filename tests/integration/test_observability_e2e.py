@@ -27,9 +27,7 @@ from subprocess import CompletedProcess
 
 import duckdb
 import pytest
-from conftest import run_cli
-
-pytestmark = pytest.mark.e2e
+from testkit.cli import run_cli
 
 SF = "0.01"
 BATCHES = 10

@@ -17,25 +17,9 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from airflow_support import DAG_FILE, DAG_ID, LAYERS, manifest_nodes, models_by_layer, stack
+from testkit.airflow import DAG_FILE, DAG_ID, LAYERS, manifest_nodes, models_by_layer, stack
 
 POOL = "duckdb_warehouse"
-
-
-@pytest.fixture(scope="session")
-def dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A manifest from `dbt parse`, and an AIRFLOW_HOME of the session for DagBag."""
-    base = tmp_path_factory.getbasetemp()
-    manifest = base / "dbt_target" / "manifest.json"
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(base / "airflow_home"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-            "DO_NOT_TRACK": "1",
-        }
-    )
-    return stack().ensure_manifest({**os.environ, "TPCH_ELT_DBT_MANIFEST": str(manifest)})
 
 
 def parse_dag(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
@@ -332,25 +316,3 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changes(tmp_path: Path) 
     stack().ensure_manifest(env)
     assert manifest.stat().st_mtime_ns > first
     assert not list(manifest.parent.glob(".parse-*")), "the scratch directory is left behind"
-
-
-def test_native_environment_keeps_telemetry_off_and_listens_on_loopback(tmp_path: Path) -> None:
-    native = stack().Native(home=tmp_path / "home", port=18999, data_dir=tmp_path / "data")
-    env = stack().native_env(native, base={"PATH": "/usr/bin"})
-    assert env["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
-    assert env["DO_NOT_TRACK"] == "1"
-    assert env["SCARF_NO_ANALYTICS"] == "true"
-    assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
-    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
-    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18999/execution/"
-    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}"
-
-
-def test_login_for_a_user_airflow_does_not_know_is_refused(tmp_path: Path) -> None:
-    env = {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "airflow:admin"}
-    with pytest.raises(stack().StackError, match="AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"):
-        stack().set_login(env, "bob:secret")
-    stack().set_login(env, "airflow:airflow")
-    written = (tmp_path / "simple_auth_manager_passwords.json.generated").read_text()
-    assert written.strip() == '{"airflow": "airflow"}'

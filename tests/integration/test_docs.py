@@ -12,10 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser_support import requires_chromium
-from conftest import REPO_ROOT, Pipeline, run_cli
-
-pytestmark = pytest.mark.e2e
+from testkit.browser import requires_chromium
+from testkit.cli import REPO_ROOT, Pipeline, run_cli
 
 
 @dataclass(frozen=True)

@@ -2,73 +2,46 @@
 workflow runs the same make targets as local use, slim CI defers to
 main's manifest, pre-commit uses only PyPI hooks, and the sqlfluff rules
 describe the project's SQL style. Static checks and sqlfluff's Python
-API: no dbt run, a few seconds in all."""
+API: no dbt run, no process, a few seconds in all (tests/integration/
+test_quality_gates_commands.py runs make and pre-commit)."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from testkit.cli import REPO_ROOT
+from testkit.workflow import make_calls, make_targets, workflow
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
-MAKEFILE = REPO / "Makefile"
+REPO = REPO_ROOT
 PRE_COMMIT = REPO / ".pre-commit-config.yaml"
 # The jobs the issue asks for, each with the make target it runs.
 EXPECTED_JOBS = {
-    "lint": "lint",
-    "unit": "test-unit",
-    "dag": "test-dag",
+    "fast": "test-fast",
     "e2e": "test-e2e",
+    "airflow": "test-airflow",
     "dbt-state": "ci-state",
     "slim-ci": "slim-ci",
 }
 
 
-def _workflow() -> dict:
-    data = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    assert isinstance(data, dict), "ci.yml is not a YAML mapping"
-    # YAML 1.1 reads the bare key `on` as the boolean true.
-    if True in data:
-        data["on"] = data.pop(True)
-    return data
-
-
-def _make_targets() -> set[str]:
-    return set(re.findall(r"^([A-Za-z0-9_.-]+):(?!=)", MAKEFILE.read_text(encoding="utf-8"), re.MULTILINE))
-
-
-def _make_calls(job: dict) -> list[list[str]]:
-    """Every `make …` command line in the job's `run` steps, split into words."""
-    calls = []
-    for step in job.get("steps", []):
-        for line in str(step.get("run", "")).splitlines():
-            words = line.split()
-            if words[:1] == ["make"]:
-                calls.append(words[1:])
-    return calls
-
-
 def test_workflow_is_valid_yaml_and_runs_on_pushes_to_main_and_pull_requests() -> None:
-    workflow = _workflow()
-    assert workflow["on"]["push"]["branches"] == ["main"]
-    assert "pull_request" in workflow["on"]
-    assert workflow["permissions"] == {"contents": "read"}
-    assert workflow["env"]["DO_NOT_TRACK"] == "1"
+    ci = workflow()
+    assert ci["on"]["push"]["branches"] == ["main"]
+    assert "pull_request" in ci["on"]
+    assert ci["permissions"] == {"contents": "read"}
+    assert ci["env"]["DO_NOT_TRACK"] == "1"
 
 
 def test_every_workflow_job_runs_a_make_target_that_exists() -> None:
-    jobs = _workflow()["jobs"]
-    targets = _make_targets()
+    jobs = workflow()["jobs"]
+    targets = make_targets()
     assert set(jobs) == set(EXPECTED_JOBS)
     for name, job in jobs.items():
-        calls = _make_calls(job)
+        calls = make_calls(job)
         assert calls, f"job {name} runs no make target"
         for words in calls:
             goals = [word for word in words if "=" not in word and not word.startswith("-")]
@@ -76,15 +49,16 @@ def test_every_workflow_job_runs_a_make_target_that_exists() -> None:
             missing = [goal for goal in goals if goal not in targets]
             assert not missing, f"job {name} runs make {missing}, not in the Makefile"
         assert EXPECTED_JOBS[name] in {goal for words in calls for goal in words}, name
-        # Only make does the work: the other steps check out, cache, or move artifacts.
+        # Only make does the work: the other steps check out, cache, move
+        # artifacts, or start the machine's services as .ci/run does.
         for step in job["steps"]:
             run = str(step.get("run", ""))
             if run and not run.startswith("make "):
-                assert "apt-get install" in run, f"job {name} runs {run!r} outside make"
+                assert run == ".ci/services", f"job {name} runs {run!r} outside make"
 
 
 def test_slim_ci_downloads_the_state_that_pushes_to_main_upload() -> None:
-    jobs = _workflow()["jobs"]
+    jobs = workflow()["jobs"]
     state, slim = jobs["dbt-state"], jobs["slim-ci"]
     assert "push" in state["if"] and "refs/heads/main" in state["if"]
     assert slim["if"] == "github.event_name == 'pull_request'"
@@ -102,33 +76,8 @@ def test_slim_ci_downloads_the_state_that_pushes_to_main_upload() -> None:
     assert upload["with"]["path"].rstrip("/") == state_dir
     # upload-artifact (v4.4+) silently skips hidden paths, dot-directories included
     assert not any(part.startswith(".") for part in Path(state_dir).parts), state_dir
-    assert ["ci-state", f"STATE={state_dir}"] in _make_calls(state)
-    assert ["slim-ci", f"STATE={state_dir}"] in _make_calls(slim)
-
-
-def _dry_run(*goals: str) -> list[str]:
-    # not the flags of a `make test` this suite may be running under
-    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    proc = subprocess.run(
-        ["make", "-n", "--always-make", *goals, f"BIN={Path(sys.executable).parent}"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return proc.stdout.splitlines()
-
-
-def test_make_test_runs_make_lint_first() -> None:
-    lines = _dry_run("test")
-    pytest_at = next(i for i, line in enumerate(lines) if "-m pytest" in line)
-    lint = [
-        i
-        for i, line in enumerate(lines)
-        if re.search(r"ruff (check|format --check)|\.ci/sqlfluff lint", line)
-    ]
-    assert len(lint) == 3 and max(lint) < pytest_at, lines
+    assert ["ci-state", f"STATE={state_dir}"] in make_calls(state)
+    assert ["slim-ci", f"STATE={state_dir}"] in make_calls(slim)
 
 
 def test_slim_ci_builds_state_modified_plus_with_defer(
@@ -201,14 +150,6 @@ def test_pre_commit_uses_only_local_hooks_pinned_from_pypi() -> None:
     assert hooks["sqlfluff-lint"]["entry"].startswith(".ci/sqlfluff lint")
     for name in ("ruff", "sqlfluff", "sqlfluff-templater-dbt", "pre-commit"):
         assert name in pins, f"{name} is not pinned in the dev extra"
-
-
-def test_pre_commit_config_is_valid() -> None:
-    subprocess.run(
-        [str(Path(sys.executable).parent / "pre-commit"), "validate-config", str(PRE_COMMIT)],
-        check=True,
-        capture_output=True,
-    )
 
 
 # The project's style, as the models write it, and what .sqlfluff must reject.

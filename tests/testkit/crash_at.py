@@ -1,6 +1,6 @@
 """Run the real `tpch-elt` CLI, but freeze it at a named point so a test can SIGKILL it there.
 
-    python tests/crash_at.py MARKER POINT -- [tpch-elt arguments]
+    python tests/testkit/crash_at.py MARKER POINT -- [tpch-elt arguments]
 
 POINT is where the process stops, writes MARKER (its pid and the point) and
 sleeps until killed:
@@ -12,7 +12,7 @@ sleeps until killed:
                             model <node> during `build`
 
 Nothing else changes: the CLI, DuckDB and dbt run as they do for a user.
-Only the tests use this (tests/test_concurrency.py).
+Only the tests use this (tests/integration/test_concurrency.py).
 """
 
 from __future__ import annotations

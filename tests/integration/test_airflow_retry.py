@@ -14,14 +14,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from airflow_support import DAG_FILE
-from test_bad_input import warehouse_state
+from testkit.airflow import DAG_FILE
+from testkit.warehouse import untouched
 
 from tpch_elt.build import plan_build
 from tpch_elt.ingest import ingest
 from tpch_elt.settings import Settings
-
-pytestmark = pytest.mark.e2e
 
 RUN = "airflow dbt_pipeline scheduled__2026-11-27T04:00:00+00:00"
 NEXT_RUN = "airflow dbt_pipeline scheduled__2026-11-27T08:00:00+00:00"
@@ -37,14 +35,14 @@ def settings(built_template: Path, tmp_path: Path) -> Settings:
 def test_a_retried_ingest_task_changes_nothing(settings: Settings) -> None:
     first = ingest(settings, run_key=RUN)
     assert (first.status, first.batch_id) == ("ingested", 1)
-    after_first = warehouse_state(settings.data_dir)
+    after_first = untouched(settings.warehouse_path)
 
     # the task failed after its commit (worker lost, log upload failed, …) and is retried
     retry = ingest(settings, run_key=RUN)
 
     assert (retry.status, retry.batch_id) == ("already loaded", 1)
     assert retry.loaded_at == first.loaded_at
-    assert warehouse_state(settings.data_dir) == after_first, "a retry must not ingest another batch"
+    assert untouched(settings.warehouse_path) == after_first, "a retry must not ingest another batch"
 
     # the next DAG run still takes the next batch, once
     later = ingest(settings, run_key=NEXT_RUN)

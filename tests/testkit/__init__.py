@@ -1,0 +1,1 @@
+"""What the test tiers share: the real CLI, builds made once per run, Airflow and browser helpers."""
