@@ -57,14 +57,16 @@ def tier_of(path: Path) -> str:
 
 
 def _xdist_group(item: pytest.Item) -> str | None:
-    """Tests sharing a module-scoped fixture run on one worker; the rest are free."""
+    """Tests sharing a module-scoped fixture of their module run on one worker;
+    the rest are free (session fixtures are built once per run, testkit.shared)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return None
+    module = item.nodeid.split("::")[0]
     for name in info.names_closure:
         definitions = info.name2fixturedefs.get(name)
-        if definitions and definitions[-1].scope in ("module", "class"):
-            return f"{Path(str(item.path)).stem}:{name}"
+        if definitions and definitions[-1].scope in ("module", "class") and definitions[-1].baseid == module:
+            return Path(str(item.path)).stem
     return None
 
 
@@ -76,6 +78,8 @@ def _rank(item: pytest.Item) -> int:
     return len(LONGEST_FIRST)
 
 
+# First: pytest-xdist's worker turns xdist_group marks into node ids in its own hook.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item.path)
@@ -84,6 +88,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(group))
     # stable: a module's tests stay together and in file order
     items.sort(key=_rank)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under --dist loadgroup the worker must have put each group into its node ids."""
+    if not session.config.getoption("loadgroup", default=False):
+        return
+    for item in session.items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            raise pytest.UsageError(
+                "pytest-xdist did not apply --dist loadgroup's groups with this pytest "
+                f"({pytest.__version__}): tests sharing a module fixture would build it on every worker; "
+                "install the versions pyproject.toml pins"
+            )
 
 
 # --- the fast tier's guard, around every phase of a fast test (testkit.tiers) ------------------

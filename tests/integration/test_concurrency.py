@@ -87,10 +87,10 @@ def batch_ids(warehouse: Path) -> dict[str, int]:
 
 
 def start_frozen(data_dir: Path, point: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
-    """Start the real CLI through tests/crash_at.py, which freezes it at `point`."""
+    """Start the real CLI through tests/scripts/crash_at.py, which freezes it at `point`."""
     marker = data_dir.parent / "frozen.txt"
     proc = start_in_repo(
-        [sys.executable, str(TESTS_DIR / "testkit" / "crash_at.py"), str(marker), point, "--", *args]
+        [sys.executable, str(TESTS_DIR / "scripts" / "crash_at.py"), str(marker), point, "--", *args]
     )
     return proc, marker
 
@@ -109,7 +109,7 @@ def wait_until_frozen(marker: Path, proc: subprocess.Popen[str], timeout: float 
 STEP_ARGS = {"load": ("load", "-s", SF), "ingest": ("ingest",), "build": ("build",)}
 
 # Where the writer dies: right after it took the lock, or mid-work at a
-# milestone it reports itself (tests/crash_at.py): inside the load/ingest
+# milestone it reports itself (tests/scripts/crash_at.py): inside the load/ingest
 # transaction after raw.orders was written, or inside dbt once the staging
 # increment is appended and the intermediate layer has not seen it yet.
 KILL_POINTS = [

@@ -6,7 +6,7 @@ and runs the SQL on DuckDB). Raw TPC-H data at SF 0.01 goes in through the
 connector (PUT + COPY INTO, tpch_elt.snowflake_load), then `dbt build` and
 `dbt source freshness` run with `--target snowflake`, and every model is
 compared with the DuckDB build of the same data. Each dbt step runs in a
-subprocess of tests/testkit/snowflake_emulator.py, because fakesnow's patch
+subprocess of tests/scripts/snowflake_emulator.py, because fakesnow's patch
 only applies inside the process that made it. The static portability checks
 are tests/unit/test_snowflake_portability.py.
 
@@ -24,7 +24,7 @@ Emulator limitations, named here and covered by the DuckDB suite instead:
   path is taken, not the age it reports.
 * fakesnow's `numeric_agg_implicit_cast` turns SUM/AVG arguments into
   DOUBLE; Snowflake's SUM of a NUMBER is an exact NUMBER. The runner
-  switches that transform off (see tests/testkit/snowflake_emulator.py) so exact
+  switches that transform off (see tests/scripts/snowflake_emulator.py) so exact
   money reconciliation means what it means on Snowflake.
 """
 
@@ -46,7 +46,7 @@ from testkit.cli import E2E_BATCHES, REPO_ROOT, Pipeline, cli_env
 from tpch_elt.tpch import TABLES, format_scale_factor
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
-EMULATOR = REPO_ROOT / "tests" / "testkit" / "snowflake_emulator.py"
+EMULATOR = REPO_ROOT / "tests" / "scripts" / "snowflake_emulator.py"
 
 TEMP_RELATION_LIMITATION = 'TEMPORARY table names can *only* use the "temp" catalog'
 LAST_ALTERED_LIMITATION = "1970-01-01 00:00:00"
@@ -60,7 +60,7 @@ EMULATED_DATABASE = "TPCH_ELT"
 
 @dataclass
 class Emulator:
-    """Runs tests/testkit/snowflake_emulator.py steps against one set of emulated databases."""
+    """Runs tests/scripts/snowflake_emulator.py steps against one set of emulated databases."""
 
     db_path: Path
     work: Path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testkit.secrets import credential_findings
+from testkit.credentials import credential_findings
 
 
 def test_the_scan_finds_what_it_looks_for() -> None:

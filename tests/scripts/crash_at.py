@@ -1,6 +1,6 @@
 """Run the real `tpch-elt` CLI, but freeze it at a named point so a test can SIGKILL it there.
 
-    python tests/testkit/crash_at.py MARKER POINT -- [tpch-elt arguments]
+    python tests/scripts/crash_at.py MARKER POINT -- [tpch-elt arguments]
 
 POINT is where the process stops, writes MARKER (its pid and the point) and
 sleeps until killed:

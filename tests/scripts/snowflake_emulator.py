@@ -3,9 +3,9 @@
 fakesnow patches `snowflake.connector.connect` in-process only, so
 tests/integration/test_snowflake_emulated.py runs every step as a subprocess of this script:
 
-    python tests/testkit/snowflake_emulator.py --db-path DIR --report OUT.json load --data-dir D -s SF [--batch N ...]
-    python tests/testkit/snowflake_emulator.py --db-path DIR --report OUT.json dbt build --target snowflake ...
-    python tests/testkit/snowflake_emulator.py --db-path DIR --report OUT.json query "select ..." ...
+    python tests/scripts/snowflake_emulator.py --db-path DIR --report OUT.json load --data-dir D -s SF [--batch N ...]
+    python tests/scripts/snowflake_emulator.py --db-path DIR --report OUT.json dbt build --target snowflake ...
+    python tests/scripts/snowflake_emulator.py --db-path DIR --report OUT.json query "select ..." ...
 
 The emulated databases persist as DuckDB files in DIR between steps. Every
 step runs with outbound sockets refused: an attempt to reach the network
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(fakesnow.transforms, "numeric_agg_implicit_cast"):
         raise RuntimeError(
             "fakesnow.transforms.numeric_agg_implicit_cast is gone: check whether "
-            "this fakesnow keeps SUM(NUMBER) exact and update tests/testkit/snowflake_emulator.py"
+            "this fakesnow keeps SUM(NUMBER) exact and update tests/scripts/snowflake_emulator.py"
         )
     fakesnow.transforms.numeric_agg_implicit_cast = lambda expression: expression
 
