@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 from testkit.airflow import DAG_FILE
+from testkit.cli import copy_data_dir
 from testkit.warehouse import untouched
 
 from tpch_elt.build import plan_build
@@ -28,7 +28,7 @@ NEXT_RUN = "airflow dbt_pipeline scheduled__2026-11-27T08:00:00+00:00"
 @pytest.fixture
 def settings(built_template: Path, tmp_path: Path) -> Settings:
     data_dir = tmp_path / "data"
-    shutil.copytree(built_template, data_dir)
+    copy_data_dir(built_template, data_dir)
     return Settings(data_dir=data_dir)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import one_line_error, run_cli
+from testkit.cli import copy_data_dir, one_line_error, run_cli
 from testkit.warehouse import untouched
 
 TINY_SF = "0.01"
@@ -19,9 +19,7 @@ TINY_SF = "0.01"
 @pytest.fixture
 def loaded(built_template: Path, tmp_path: Path) -> Path:
     """A data dir with SF 0.01 landing files loaded and built, two batches pending."""
-    data_dir = tmp_path / "data"
-    shutil.copytree(built_template, data_dir)
-    return data_dir
+    return copy_data_dir(built_template, tmp_path / "data")
 
 
 def test_negative_scale_factor_is_refused(tmp_path: Path) -> None:
@@ -366,7 +364,7 @@ def craft_bad_rows(
 def bad_load(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Crafted:
     """Landing files with every kind of bad row, loaded once."""
     data_dir = tmp_path_factory.mktemp("bad-load") / "data"
-    shutil.copytree(built_template, data_dir)
+    copy_data_dir(built_template, data_dir)
     landing = data_dir / "landing" / f"sf={TINY_SF}"
     scope_max = json.loads((landing / "batches" / "plan.json").read_text())["initial_max_order_key"]
     shutil.copyfile(landing / "orders.parquet", data_dir.parent / "all_orders.parquet")
@@ -387,7 +385,7 @@ def bad_load(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def bad_ingest(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Crafted:
     """Arrival batch 1 with every kind of bad row (and re-deliveries), ingested once."""
     data_dir = tmp_path_factory.mktemp("bad-ingest") / "data"
-    shutil.copytree(built_template, data_dir)
+    copy_data_dir(built_template, data_dir)
     landing = data_dir / "landing" / f"sf={TINY_SF}"
     batch = landing / "batches" / "batch_0001"
     expected, delivered, donors = craft_bad_rows(

@@ -3,11 +3,10 @@ be fresh; the reference tables age between loads by design."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
-from testkit.cli import run_cli
+from testkit.cli import copy_data_dir, run_cli
 
 TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 
@@ -16,7 +15,7 @@ def test_three_days_after_a_load_only_a_missing_batch_fails_freshness(
     built_template: Path, tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(built_template, data_dir)
+    copy_data_dir(built_template, data_dir)
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
         for table in TABLES:
             con.execute(f"update raw.{table} set _loaded_at = _loaded_at - interval 72 hour")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import REPO_ROOT, one_line_error, run_cli
+from testkit.cli import REPO_ROOT, copy_data_dir, one_line_error, run_cli
 from testkit.warehouse import untouched
 
 SF = "0.01"
@@ -21,9 +21,7 @@ INGEST_REMEDY = (
 
 @pytest.fixture
 def data_dir(built_template: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "data"
-    shutil.copytree(built_template, copy)
-    return copy
+    return copy_data_dir(built_template, tmp_path / "data")
 
 
 def landing(data_dir: Path) -> Path:

@@ -12,12 +12,11 @@ test_production_compose_holds_no_secret_itself).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from testkit.cli import BIN_DIR, REPO_ROOT, cli_env, run_cli
+from testkit.cli import BIN_DIR, REPO_ROOT, cli_env, copy_data_dir, run_cli
 from testkit.credentials import credential_findings
 
 SF = "0.01"
@@ -51,7 +50,7 @@ def leaks_in(blob: bytes) -> list[str]:
 def pipeline_with_secrets(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """generate, load, ingest, build, observe, report with the secrets in the environment."""
     data_dir = tmp_path_factory.mktemp("secrets") / "data"
-    shutil.copytree(built_template, data_dir)
+    copy_data_dir(built_template, data_dir)
     outputs: list[tuple[str, str, str]] = []
     for args in (
         ("generate", "-s", SF, "--initial-fraction", "0.8", "--batches", "2"),
