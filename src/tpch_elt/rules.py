@@ -6,13 +6,19 @@ Every delivered row ends up either in its raw table or in the quarantine
 with that reason; nothing is dropped silently. The rules mirror the dbt
 tests on staging, so a quarantined row never fails a build:
 
-* every table: a null key, a key repeated in the delivery, and (for
-  batches) a key already loaded (a re-delivery);
-* orders: a null or unknown customer (missing or quarantined), a negative
-  total price;
+* every table: a null key, a key repeated in the delivery, (for
+  batches) a key already loaded (a re-delivery), and a null in any column
+  a dbt `not_null` test guards on the sources or staging models
+  (`NOT_NULL`, checked against the dbt YAML by tests/unit);
+* orders: an unknown customer (missing or quarantined), a negative total
+  price;
 * line items: an order that is missing or quarantined, quantity <= 0,
   discount outside TPC-H's [0, 0.10], tax outside [0, 0.08], a negative
   extended price, receipt before ship, ship date not after the order date.
+
+Every rule is NULL-safe: a row is rejected unless its condition is
+definitely false, so a NULL in a compared column rejects the row instead
+of passing it.
 
 Rules on other tables' rows (customer, order) read raw, so tables are
 checked in TPC-H's dependency order and each is written before the next is
@@ -47,6 +53,38 @@ KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("o_orderkey",),
     "lineitem": ("l_orderkey", "l_linenumber"),
 }
+# Every column a dbt `not_null` test guards on the sources or the staging
+# models, in raw's names: a NULL there is quarantined, never loaded, so it
+# cannot fail the build (tests/unit checks this list against the dbt YAML).
+NOT_NULL: dict[str, tuple[str, ...]] = {
+    "region": ("r_regionkey", "r_name"),
+    "nation": ("n_nationkey", "n_regionkey", "n_name"),
+    "supplier": ("s_suppkey", "s_nationkey", "s_name", "s_acctbal"),
+    "customer": ("c_custkey", "c_nationkey", "c_name", "c_mktsegment", "c_acctbal"),
+    "part": ("p_partkey", "p_name", "p_retailprice"),
+    "partsupp": ("ps_partkey", "ps_suppkey", "ps_availqty", "ps_supplycost"),
+    "orders": ("o_orderkey", "o_custkey", "o_orderstatus", "o_orderpriority", "o_totalprice", "o_orderdate"),
+    "lineitem": (
+        "l_orderkey",
+        "l_linenumber",
+        "l_partkey",
+        "l_suppkey",
+        "l_returnflag",
+        "l_linestatus",
+        "l_shipinstruct",
+        "l_shipmode",
+        "l_quantity",
+        "l_extendedprice",
+        "l_discount",
+        "l_tax",
+        "l_shipdate",
+        "l_commitdate",
+        "l_receiptdate",
+    ),
+}
+# Reasons kept from before NOT_NULL (other columns: 'null <column>').
+NULL_REASONS: dict[str, str] = {"o_custkey": "null customer key"}
+
 # An order goes whole or not at all (cascade_rejected_lines).
 ORDER_REASON = "a line of the order was rejected"
 SIBLING_REASON = "another line of the order was rejected"
@@ -68,6 +106,13 @@ def key_name(table: str) -> str:
     return KEY_NAMES.get(table, f"{table} key")
 
 
+def null_reason(table: str, column: str) -> str:
+    """The reason a NULL in `column` of `table` is rejected with."""
+    if column in KEYS[table]:
+        return f"null {key_name(table)}"
+    return NULL_REASONS.get(column, f"null {column}")
+
+
 def rules(table: str, *, redeliveries: bool) -> list[Rule]:
     """The rules for `table`, in order; `redeliveries`: also reject keys already in raw."""
     keys = KEYS[table]
@@ -80,9 +125,13 @@ def rules(table: str, *, redeliveries: bool) -> list[Rule]:
     if redeliveries:
         match = " and ".join(f"r.{k} = b.{k}" for k in keys)
         out.append(Rule(f"{name} already loaded", f"exists (select 1 from raw.{table} as r where {match})"))
+    out += [
+        Rule(null_reason(table, column), f"b.{column} is null")
+        for column in NOT_NULL[table]
+        if column not in keys
+    ]
     if table == "orders":
         out += [
-            Rule("null customer key", "b.o_custkey is null"),
             Rule("customer missing or quarantined", "customer._customer_key is null"),
             Rule("negative total price", "b.o_totalprice < 0"),
         ]
@@ -102,9 +151,13 @@ def rules(table: str, *, redeliveries: bool) -> list[Rule]:
 
 
 def reason_sql(table: str, *, redeliveries: bool) -> str:
-    """The `case` expression: the first rule a row breaks, or null."""
+    """The `case` expression: the first rule a row breaks, or null.
+
+    NULL-safe: a branch matches unless its condition is false, so a
+    comparison with a NULL (unknown) rejects the row instead of passing it.
+    """
     branches = "\n".join(
-        f"        when {rule.condition} then '{rule.reason}'"
+        f"        when ({rule.condition}) is not false then '{rule.reason}'"
         for rule in rules(table, redeliveries=redeliveries)
     )
     return f"case\n{branches}\n    end"

@@ -559,3 +559,69 @@ def test_a_batch_with_bad_rows_still_builds_and_publishes_its_good_orders(
     assert bad_ingest.donors["ship_not_after_order"] not in published
     assert _scalar(data_dir, "select count(*) from raw.orders where _batch_id = 1") > 0
     assert _scalar(data_dir, "select max(o_orderkey) from raw.orders where _batch_id = 1") in published
+
+
+# a NULL in each column a not_null test guards: (table, column) -> donor order
+NULL_CASES = (
+    ("orders", "o_orderdate"),
+    ("lineitem", "l_quantity"),
+    ("lineitem", "l_discount"),
+    ("lineitem", "l_shipdate"),
+    ("lineitem", "l_receiptdate"),
+)
+
+
+def test_nulls_in_guarded_columns_are_quarantined_and_the_batch_still_publishes(
+    loaded: Path,
+) -> None:
+    """A NULL measure or date is quarantined with its order (every reject rule is
+    NULL-safe), so the build's not_null tests pass and the good orders publish."""
+    batch = loaded / "landing" / f"sf={TINY_SF}" / "batches" / "batch_0001"
+    orders, lineitem = batch / "orders.parquet", batch / "lineitem.parquet"
+    with duckdb.connect() as con:
+        keys = [r[0] for r in con.execute(f"select o_orderkey from {_src(orders)} order by 1").fetchall()]
+        donors = dict(zip(NULL_CASES, keys[: len(NULL_CASES)], strict=True))
+        total_orders = len(keys)
+        lines_of = dict(
+            con.execute(f"select l_orderkey, count(*) from {_src(lineitem)} group by 1").fetchall()
+        )
+        nulls = {
+            table: [(c, k) for (t, c), k in donors.items() if t == table] for table in ("orders", "lineitem")
+        }
+
+        def replaced(table: str, key_column: str, extra: str) -> str:
+            return ", ".join(
+                f"case when {key_column} = {key} {extra} then null else {column} end as {column}"
+                for column, key in nulls[table]
+            )
+
+        _rewrite(
+            con, orders, f"select * replace ({replaced('orders', 'o_orderkey', '')}) from {_src(orders)}"
+        )
+        _rewrite(
+            con,
+            lineitem,
+            f"select * replace ({replaced('lineitem', 'l_orderkey', 'and l_linenumber = 1')}) from {_src(lineitem)}",
+        )
+    dated = donors[("orders", "o_orderdate")]
+    line_cases = [key for (table, _), key in donors.items() if table == "lineitem"]
+    expected = {
+        "orders: null o_orderdate": 1,
+        "lineitem: order missing or quarantined": lines_of[dated],
+        **{f"lineitem: null {column}": 1 for column, _ in nulls["lineitem"]},
+        "orders: a line of the order was rejected": len(line_cases),
+        "lineitem: another line of the order was rejected": sum(lines_of[k] - 1 for k in line_cases),
+    }
+
+    proc = run_cli("--data-dir", str(loaded), "ingest")
+    assert proc.returncode == 0, proc.stderr
+    assert _quarantine(loaded, 1) == expected
+    build = run_cli("--data-dir", str(loaded), "build")
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert "published" in build.stdout and "not published" not in build.stdout, build.stdout
+    with duckdb.connect(str(loaded / "warehouse.published.duckdb"), read_only=True) as con:
+        published = {r[0] for r in con.execute("select order_key from mart.mart_orders").fetchall()}
+    assert not published & set(donors.values()), "an order with a NULL guarded value was published"
+    good = set(keys) - set(donors.values())
+    assert good <= published, f"{len(good - published)} good order(s) of the batch not published"
+    assert len(good) == total_orders - len(NULL_CASES)
