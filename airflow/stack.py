@@ -222,7 +222,8 @@ def set_login(env: Mapping[str, str], login: str) -> None:
     """Give a SimpleAuthManager user a known password (local use only)."""
     user, sep, password = login.partition(":")
     if not sep or not user or not password:
-        raise StackError(f"--login must be USER:PASSWORD, got {login!r}")
+        # never echo it: the value is a password, or holds one
+        raise StackError("--login must be USER:PASSWORD (a user, a colon, a non-empty password)")
     users = [
         entry.split(":")[0] for entry in env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "").split(",")
     ]
@@ -236,8 +237,27 @@ def set_login(env: Mapping[str, str], login: str) -> None:
     if passwords.get(user) != password:
         passwords[user] = password
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(passwords) + "\n")
-        path.chmod(0o600)
+        write_private(path, json.dumps(passwords) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text`, readable by its owner only from the first byte.
+
+    The file is created with mode 600 (never written world-readable, then
+    chmod-ed), synced, and renamed over the old one, whatever mode that had.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # left by a killed process with this pid
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def ensure_warehouse(env: Mapping[str, str], scale_factor: str, batches: int) -> None:

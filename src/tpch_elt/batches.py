@@ -16,7 +16,9 @@ always increase in TPC-H, so each batch is "the next orders to arrive".
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from tpch_elt.errors import PipelineError
 
 PLAN_FILE = "plan.json"
 BATCH_TABLES = ("orders", "lineitem")
+# Scratch folders in a landing directory: `.tmp-<table>-XXXX` (generate) and
+# `.tmp-batches-XXXX`; unique per process, removed by the next generate.
+SCRATCH_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,18 @@ class BatchPlan:
     def same_split(self, initial_fraction: float, batches: int) -> bool:
         return abs(self.initial_fraction - initial_fraction) < 1e-12 and len(self.batches) == batches
 
+    def same_orders(self, other: BatchPlan) -> bool:
+        """True when both plans deliver the same orders in the same batches."""
+        return self.initial_max_order_key == other.initial_max_order_key and [
+            (b.batch_id, b.min_order_key, b.max_order_key) for b in self.batches
+        ] == [(b.batch_id, b.min_order_key, b.max_order_key) for b in other.batches]
+
+    def describe(self) -> str:
+        return (
+            f"--initial-fraction {self.initial_fraction:g} --batches {len(self.batches)}: "
+            f"initial orders up to key {self.initial_max_order_key:,}"
+        )
+
 
 def batches_dir(landing_dir: Path) -> Path:
     return landing_dir / "batches"
@@ -96,6 +113,35 @@ def validate_split(initial_fraction: float, batches: int) -> None:
         raise PipelineError("--initial-fraction below 1 needs --batches of 1 or more to hold the rest")
 
 
+def remove_scratch(landing_dir: Path) -> None:
+    """Delete the scratch folders a killed generate left; call it holding the landing lock."""
+    if landing_dir.is_dir():
+        for path in landing_dir.glob(f"{SCRATCH_PREFIX}*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_plan(folder: Path, plan: BatchPlan) -> Path:
+    """Write `folder/plan.json` atomically: a temp file, fsync, os.replace, fsync the folder."""
+    path = folder / PLAN_FILE
+    tmp = folder / f".{PLAN_FILE}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(plan.to_json())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    _fsync(folder, directory=True)
+    return path
+
+
 def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -118,8 +164,12 @@ def plan_batches(
 ) -> BatchPlan | None:
     """Write (or reuse) the batch plan and batch files; None when batches=0.
 
-    The batch directory is built aside and swapped in, so an interrupted
-    split never leaves a half-written batch behind.
+    The batch directory is built aside (a scratch folder unique to this
+    process), synced, and swapped in with two renames, so an interrupted
+    split never leaves a half-written batch or plan behind: readers see the
+    old plan with its batches, or the new one with its batches (or, if the
+    process dies between the renames, no plan: `ingest` then says to
+    generate again).
     """
     validate_split(initial_fraction, batches)
     target = batches_dir(landing_dir)
@@ -135,11 +185,56 @@ def plan_batches(
     ):
         return existing
 
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}batches-", dir=landing_dir))
+    try:
+        plan = _split(landing_dir, scratch, scale_factor, initial_fraction, batches)
+        for path in scratch.glob("*/*.parquet"):
+            _fsync(path)
+        for folder in scratch.iterdir():
+            _fsync(folder, directory=True)
+        write_plan(scratch, plan)
+        _swap_in(scratch, target)
+    except duckdb.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(
+            f"cannot split {landing_dir / 'orders.parquet'} into arrival batches ({reason}): "
+            "run `tpch-elt generate --force` with the same options to regenerate the landing files"
+        ) from None
+    except OSError as exc:
+        raise PipelineError(
+            f"cannot write the arrival batches in {landing_dir} ({exc.strerror or exc}): "
+            "free disk space or fix the folder's permissions, then run `tpch-elt generate` again"
+        ) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return plan
+
+
+def _swap_in(scratch: Path, target: Path) -> None:
+    """Replace `target` by `scratch`: the old folder is renamed aside first (and back if
+    the new one cannot be moved in), then deleted."""
+    aside = None
+    if target.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}old-batches-", dir=target.parent))
+        os.rename(target, aside / target.name)
+    try:
+        os.rename(scratch, target)
+    except OSError:
+        if aside is not None:
+            os.rename(aside / target.name, target)  # the old plan and batches back in place
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    _fsync(target.parent, directory=True)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _split(
+    landing_dir: Path, scratch: Path, scale_factor: float, initial_fraction: float, batches: int
+) -> BatchPlan:
+    """Write the batch files into `scratch`; the plan that describes them."""
     orders = landing_dir / "orders.parquet"
     lineitem = landing_dir / "lineitem.parquet"
-    scratch = landing_dir / ".tmp-batches"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
     with duckdb.connect() as con:
         total = con.execute(f"select count(*) from read_parquet({_quote(orders)})").fetchall()[0][0]
         initial_orders = int(total * initial_fraction)
@@ -203,7 +298,4 @@ def plan_batches(
                     ) to {_quote(out / f"{table}.parquet")} (format parquet)
                     """
                 )
-    (scratch / PLAN_FILE).write_text(plan.to_json())
-    shutil.rmtree(target, ignore_errors=True)
-    scratch.replace(target)
     return plan

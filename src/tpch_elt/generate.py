@@ -6,14 +6,16 @@ import math
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from tpch_elt.batches import BATCH_TABLES, plan_batches, validate_split
+from tpch_elt.batches import BATCH_TABLES, plan_batches, remove_scratch, validate_split
 from tpch_elt.errors import PipelineError
+from tpch_elt.lock import landing_lock, warehouse_lock
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
 
@@ -70,11 +72,18 @@ def tpchgen_executable() -> str:
 
 
 def parquet_row_count(path: Path) -> int:
-    """Rows in a Parquet file, read from its footer; raises if unreadable."""
-    with duckdb.connect() as con:
-        row = con.execute(
-            "select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [str(path)]
-        ).fetchone()
+    """Rows in a Parquet file, read from its footer; PipelineError if unreadable."""
+    try:
+        with duckdb.connect() as con:
+            row = con.execute(
+                "select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [str(path)]
+            ).fetchone()
+    except duckdb.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(
+            f"landing file {path} is unreadable ({reason}): delete it and run `tpch-elt generate` again "
+            "(if it was just generated, check that the disk has free space)"
+        ) from None
     return int(row[0]) if row else 0
 
 
@@ -97,16 +106,18 @@ def _reusable(path: Path, spec: TableSpec, scale_factor: float) -> int | None:
     try:
         rows = parquet_row_count(path)
         check_row_count(spec, rows, scale_factor, path)
-    except (duckdb.Error, PipelineError):
+    except PipelineError:
         return None
     return rows
 
 
 def _generate_table(spec: TableSpec, scale_factor: float, out_dir: Path) -> Path:
-    """Run tpchgen-cli for one table into a scratch dir; move it in atomically."""
-    scratch = out_dir / f".tmp-{spec.name}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    """Run tpchgen-cli for one table into a scratch dir; move it in atomically.
+
+    The scratch dir's name is unique to this process, so another generate
+    never writes into it (the landing lock refuses one anyway).
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=out_dir))
     cmd = [
         tpchgen_executable(),
         "parquet",
@@ -162,6 +173,21 @@ def generate(
             f"cannot create landing directory {out_dir}: {exc.strerror}; choose a writable --data-dir"
         ) from exc
 
+    # One generate per landing directory, and none while a step writes (or
+    # reads the landing files into) the warehouse: a second exits at once.
+    with warehouse_lock(settings.warehouse_path, "generate"), landing_lock(out_dir, "generate"):
+        remove_scratch(out_dir)  # left by a killed generate; none is running now
+        return _generate_locked(scale_factor, out_dir, force, initial_fraction, batches, on_table)
+
+
+def _generate_locked(
+    scale_factor: float,
+    out_dir: Path,
+    force: bool,
+    initial_fraction: float,
+    batches: int,
+    on_table: TableDone | None,
+) -> list[GeneratedTable]:
     results: list[GeneratedTable] = []
     for spec in TABLES:
         path = out_dir / f"{spec.name}.parquet"

@@ -8,7 +8,12 @@ Policy for odd data (documented in the README, tested in tests/):
   keys repeated inside the batch, keys already loaded by an earlier batch
   (a re-delivery), orders whose customer is unknown, line items whose
   order is neither loaded nor accepted in this batch (orphans, including
-  lines of a quarantined order), and values no order can have.
+  lines of a quarantined order), a NULL in any column a dbt not_null
+  test guards, and values no order can have.
+* The batch plan must be the one `load` split by: a plan rewritten after
+  the load (another initial split, or a batch already ingested re-cut)
+  would skip or repeat orders, so `ingest` refuses it and names the
+  split to restore. Pending batches may change (arrive reordered, more).
 * The batch files' schemas are checked from their Parquet footers before
   the transaction (`tpch_elt.schema_check`): a missing, renamed or
   incompatibly retyped column refuses the batch with raw untouched; an
@@ -24,15 +29,16 @@ Policy for odd data (documented in the README, tested in tests/):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from tpch_elt.batches import BatchPlan, batch_dir, read_plan
+from tpch_elt.batches import BatchPlan, BatchRange, batch_dir, read_plan
 from tpch_elt.errors import PipelineError
-from tpch_elt.load import BATCHES_TABLE, RAW_SCHEMA, ensure_batches_table, utc_now
+from tpch_elt.load import BATCHES_TABLE, NO_PLAN, RAW_SCHEMA, ensure_batches_table, utc_now
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.rules import (
     QUARANTINE_TABLE,
@@ -107,9 +113,73 @@ def initial_landing_dir(con: duckdb.DuckDBPyConnection, settings: Settings) -> P
     return Path(source)
 
 
+def _recorded_plans(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str | None, float | None]]:
+    """What raw._batches recorded of the plan, by batch id: for the initial load
+    the whole plan (JSON, or NO_PLAN), for each ingested batch its key range (JSON).
+    Empty for a warehouse loaded before plans were recorded."""
+    has_plan = con.execute(
+        "select count(*) from information_schema.columns "
+        "where table_schema = ? and table_name = '_batches' and column_name = 'plan'",
+        [RAW_SCHEMA],
+    ).fetchall()[0][0]
+    if not has_plan:
+        return {}
+    rows = con.execute(
+        f"select batch_id, plan, scale_factor from {BATCHES_TABLE} where plan is not null"
+    ).fetchall()
+    return {int(b): (p, sf) for b, p, sf in rows}
+
+
+def _batch_range(batch: BatchRange) -> str:
+    return json.dumps({"min_order_key": batch.min_order_key, "max_order_key": batch.max_order_key})
+
+
+def _check_plan(
+    landing: Path, plan: BatchPlan | None, recorded: dict[int, tuple[str | None, float | None]]
+) -> None:
+    """Refuse a plan that would skip or repeat orders: one rewritten after `load`
+    (another initial split) or changing a batch already ingested. Pending
+    batches may change (arrive in another order, or more of them)."""
+    initial, scale_factor = recorded.get(0, (None, None))
+    if initial is None:
+        return  # loaded before plans were recorded
+    if initial == NO_PLAN:
+        if plan is not None:
+            sf = f"{scale_factor:g}" if scale_factor is not None else f"{plan.scale_factor:g}"
+            raise PipelineError(
+                f"the warehouse was loaded with every order and no batches, but {landing} now plans "
+                f"{len(plan.batches)} (written after the load): run `tpch-elt load -s {sf}` to reload by the new plan"
+            )
+        return
+    loaded = BatchPlan.from_json(initial)
+    planned = {b.batch_id: _batch_range(b) for b in plan.batches} if plan is not None else {}
+    changed = []
+    if plan is None or plan.initial_max_order_key != loaded.initial_max_order_key:
+        changed.append("the initial split")
+    for batch_id, (ingested, _) in sorted(recorded.items()):
+        if batch_id > 0 and ingested is not None and planned.get(batch_id) != ingested:
+            keys = json.loads(ingested)
+            changed.append(
+                f"batch {batch_id} (ingested: keys {keys['min_order_key']}..{keys['max_order_key']})"
+            )
+    if not changed:
+        return
+    sf = f"{loaded.scale_factor:g}"
+    what = ", ".join(changed)
+    now = "no plan" if plan is None else plan.describe()
+    raise PipelineError(
+        f"the batch plan in {landing} changed {what} since the warehouse loaded it "
+        f"(loaded: {loaded.describe()}; now: {now}), so ingesting would skip or repeat orders: "
+        f"run `tpch-elt generate -s {sf} --initial-fraction {loaded.initial_fraction:g} "
+        f"--batches {len(loaded.batches)}` to restore it, or `tpch-elt load -s {sf}` to reload from the new plan"
+    )
+
+
 def _plan_for(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[Path, BatchPlan]:
+    """The landing directory and its batch plan, checked against what was loaded (`_check_plan`)."""
     landing = initial_landing_dir(con, settings)
     plan = read_plan(landing)
+    _check_plan(landing, plan, _recorded_plans(con))
     if plan is None:
         raise PipelineError(
             f"no arrival batches planned in {landing}: run `tpch-elt generate` with "
@@ -171,7 +241,8 @@ def ingest(settings: Settings, batch_id: int | None = None, *, run_key: str | No
             )
             for table, path in files.items()
         }
-        return _append_batch(con, wanted, files, schemas, run_key)
+        planned = next(b for b in plan.batches if b.batch_id == wanted)
+        return _append_batch(con, wanted, files, schemas, run_key, _batch_range(planned))
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection, schema: FileSchema) -> list[str]:
@@ -198,6 +269,7 @@ def _append_batch(
     files: dict[str, Path],
     schemas: dict[str, FileSchema],
     run_key: str | None = None,
+    planned_range: str | None = None,
 ) -> IngestResult:
     loaded_at = utc_now()
     stamp = f"cast('{loaded_at.isoformat(sep=' ')}' as timestamp)"
@@ -246,14 +318,16 @@ def _append_batch(
             drop_checked(con, table)
         current = BATCHES_TABLE
         con.execute(
-            f"insert into {BATCHES_TABLE} (batch_id, kind, scale_factor, source, row_counts, loaded_at, run_key) "
-            "values (?, 'batch', null, ?, ?, ?, ?)",
+            f"insert into {BATCHES_TABLE} "
+            "(batch_id, kind, scale_factor, source, row_counts, loaded_at, run_key, plan) "
+            "values (?, 'batch', null, ?, ?, ?, ?, ?)",
             [
                 batch_id,
                 str(files["orders"].parent),
                 ",".join(f"{k}={v}" for k, v in result.rows.items()),
                 loaded_at,
                 run_key,
+                planned_range,
             ],
         )
     return result

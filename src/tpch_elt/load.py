@@ -45,6 +45,8 @@ from tpch_elt.warehouse import connect, transaction
 RAW_SCHEMA = "raw"
 BATCHES_TABLE = f"{RAW_SCHEMA}._batches"
 INITIAL_BATCH_ID = 0
+# raw._batches.plan of an initial load that took every order (no batches)
+NO_PLAN = "none"
 
 # Called as (table, rows) after each table is loaded (inside the transaction).
 TableLoaded = Callable[[str, int], None]
@@ -115,6 +117,8 @@ def ensure_batches_table(con: duckdb.DuckDBPyConnection) -> None:
     )
     # warehouses from before run keys (see ingest: one batch per orchestrator run)
     con.execute(f"alter table {BATCHES_TABLE} add column if not exists run_key varchar")
+    # the batch plan the initial load split by (NO_PLAN: none); ingest checks it
+    con.execute(f"alter table {BATCHES_TABLE} add column if not exists plan varchar")
 
 
 def load(
@@ -185,14 +189,16 @@ def load(
             current = BATCHES_TABLE
             con.execute(f"delete from {BATCHES_TABLE}")
             con.execute(
-                f"insert into {BATCHES_TABLE} (batch_id, kind, scale_factor, source, row_counts, loaded_at) "
-                "values (?, 'initial', ?, ?, ?, ?)",
+                f"insert into {BATCHES_TABLE} "
+                "(batch_id, kind, scale_factor, source, row_counts, loaded_at, plan) "
+                "values (?, 'initial', ?, ?, ?, ?, ?)",
                 [
                     INITIAL_BATCH_ID,
                     scale_factor,
                     str(settings.landing_dir(scale_factor)),
                     ",".join(f"{k}={v}" for k, v in row_counts.items()),
                     loaded_at,
+                    plan.to_json() if plan is not None else NO_PLAN,
                 ],
             )
     return LoadResult(INITIAL_BATCH_ID, loaded_at, row_counts, quarantined, warnings)

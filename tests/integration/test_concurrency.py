@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import TESTS_DIR, copy_data_dir, run_cli, start_cli, start_in_repo
+from testkit.cli import TESTS_DIR, copy_data_dir, one_line_error, run_cli, start_cli, start_in_repo
 from testkit.warehouse import models_content, raw_content, raw_exactly
 
 SF = "0.01"
@@ -175,3 +178,38 @@ def test_sigkill_mid_step_then_rerun_equals_an_uninterrupted_run(
             "select count(*) from (select l_orderkey, l_linenumber from raw.lineitem group by all "
             "having count(*) > 1)"
         ).fetchall() == [(0,)]
+
+
+@contextmanager
+def holding(lock: Path, purpose: str) -> Iterator[None]:
+    """Hold a tpch-elt lock file from this process, as another writer would (src/tpch_elt/lock.py)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write(f"pid {os.getpid()}, {purpose}")
+        held.flush()
+        yield
+
+
+def test_generate_is_refused_while_another_process_writes_the_data_dir(tmp_path: Path) -> None:
+    """Two generates in one data directory clobbered each other's scratch folders
+    and batch plan; now the second exits at once, naming the holder, and writes nothing."""
+    data_dir = tmp_path / "data"
+    landing = data_dir / "landing" / f"sf={SF}"
+    generate = ("generate", "-s", SF, "--initial-fraction", "0.8", "--batches", "2")
+    # another generate into the same landing files, even for another warehouse
+    with holding(landing / ".generate.lock", "generate"):
+        proc = run_cli("--data-dir", str(data_dir), "--warehouse", str(tmp_path / "other.duckdb"), *generate)
+        assert proc.returncode == 1, proc.stdout
+        line = one_line_error(proc.stderr)
+        assert f"landing directory busy (pid {os.getpid()}, generate): {landing} is being written" in line
+    # a step writing (or reading landing files into) the warehouse
+    with holding(data_dir / "warehouse.duckdb.lock", "load"):
+        proc = run_cli("--data-dir", str(data_dir), *generate)
+        assert proc.returncode == 1, proc.stdout
+        assert f"warehouse busy (pid {os.getpid()}, load)" in one_line_error(proc.stderr)
+    assert not list(landing.rglob("*.parquet")), "a refused generate wrote landing files"
+
+    run_cli("--data-dir", str(data_dir), *generate, check=True)
+    assert (landing / "batches" / "plan.json").is_file()
+    assert not list(landing.glob(".tmp-*")), "scratch folders left behind"

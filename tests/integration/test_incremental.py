@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import Pipeline, copy_data_dir, run_cli
+from testkit.cli import Pipeline, copy_data_dir, one_line_error, run_cli
 from testkit.warehouse import raw_exactly
 
 LAYERS = ("staging", "intermediate", "mart")
@@ -245,6 +245,74 @@ def test_batches_must_arrive_in_order(tmp_path: Path) -> None:
     proc = run_cli("--data-dir", str(data_dir), "ingest", "--batch", "3")
     assert proc.returncode == 1
     assert "batch 3 is not next: ingest batch 1 first" in proc.stderr
+
+
+def test_a_batch_plan_rewritten_after_load_is_refused_and_no_order_is_skipped(
+    built_template: Path, tmp_path: Path
+) -> None:
+    """`generate` with another split after `load` rewrites plan.json; ingesting by
+    it would never deliver the orders between the two splits. Ingest refuses it,
+    names the split that was loaded, and once that is restored every order arrives."""
+    data_dir = copy_data_dir(built_template, tmp_path / "data")
+    warehouse = data_dir / "warehouse.duckdb"
+    landing = data_dir / "landing" / f"sf={SF}"
+    before = raw_exactly(warehouse)
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        "0.9",
+        "--batches",
+        "2",
+        check=True,
+    )
+
+    proc = run_cli("--data-dir", str(data_dir), "ingest")
+    assert proc.returncode == 1, proc.stdout
+    line = one_line_error(proc.stderr)
+    assert f"the batch plan in {landing} changed the initial split since the warehouse loaded it" in line
+    assert f"run `tpch-elt generate -s {SF} --initial-fraction 0.8 --batches 2` to restore it" in line
+    assert raw_exactly(warehouse) == before
+
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        "0.8",
+        "--batches",
+        "2",
+        check=True,
+    )
+    run_cli("--data-dir", str(data_dir), "ingest", "--all", check=True)
+    # a batch already ingested is part of the contract too: re-splitting it is refused
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        "0.8",
+        "--batches",
+        "3",
+        check=True,
+    )
+    refused = one_line_error(run_cli("--data-dir", str(data_dir), "ingest").stderr)
+    assert "changed batch 1 (ingested: keys" in refused
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        delivered, missing = con.execute(
+            f"""
+            select count(*), count(*) filter (where o_orderkey not in (select o_orderkey from raw.orders))
+            from read_parquet('{landing / "orders.parquet"}')
+            """
+        ).fetchall()[0]
+    assert delivered == 15_000 and missing == 0, f"{missing} order(s) never delivered"
 
 
 def test_status_reports_batches_and_watermarks(odd_arrivals: dict, tmp_path: Path) -> None:
