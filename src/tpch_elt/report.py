@@ -6,6 +6,11 @@ plus an `index.html` that links them. Pages are pluggable: a page is a
 connection to HTML) and `default_pages()` lists the ones the command
 writes. Each file inlines its CSS and SVG charts: no JavaScript, no fonts,
 styles or images from the network.
+
+A page whose database another process holds for writing (a running build
+holds the warehouse) is not refreshed: the earlier report's page stays (or
+one that says why), and the index and the command say so; the other pages
+are written as usual.
 """
 
 from __future__ import annotations
@@ -69,6 +74,10 @@ class WrittenPage:
     title: str
     path: Path
     size_bytes: int
+    # Why the page was not rendered this time (its database was held by a
+    # writer, e.g. a running build); the file is an earlier report's page,
+    # or a page that says so.
+    not_refreshed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,13 @@ def default_pages() -> list[Page]:
     from tpch_elt.observability_report import PAGE as observability_page
 
     return [insights_page, observability_page]
+
+
+def held_by_another_process(error: BaseException) -> bool:
+    """Whether opening a database failed because another process holds it for writing
+    (DuckDB allows one writing process, and no reader beside it)."""
+    cause = error.__cause__ if isinstance(error, PipelineError) else error
+    return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
 
 
 def reports_dir(settings: Settings) -> Path:
@@ -199,10 +215,26 @@ def _write_atomically(path: Path, text: str) -> int:
     return len(data)
 
 
+def _unavailable(page: Page, reason: str, generated: str, nav: str) -> str:
+    """The page, when its database could not be read and no earlier report wrote it."""
+    return _document(
+        page.title,
+        f"Not rendered {esc(generated)}",
+        f"<p>This page could not be rendered: {esc(reason)}. Run <code>tpch-elt report</code> "
+        "again once it has finished.</p>",
+        nav,
+    )
+
+
 def _index(pages: Sequence[WrittenPage], page_specs: Sequence[Page], generated: str, source: str) -> str:
+    def note(written: WrittenPage) -> str:
+        if written.not_refreshed is None:
+            return ""
+        return f' <span class="meta">not refreshed: {esc(written.not_refreshed)}</span>'
+
     items = "".join(
         f'<li><a href="{esc(written.path.name)}">{esc(spec.title)}</a> — {esc(spec.summary)} '
-        f'<span class="meta">({written.size_bytes / 1024:.0f} KiB)</span></li>'
+        f'<span class="meta">({written.size_bytes / 1024:.0f} KiB)</span>{note(written)}</li>'
         for written, spec in zip(pages, page_specs, strict=True)
     )
     return _document(
@@ -247,12 +279,32 @@ def write_reports(
             "until a build passes its tests"
         )
     with contextlib.ExitStack() as stack:
-        connections = {
-            name: stack.enter_context(connect(path, read_only=True))
-            for name, path in sources.items()
-            if any(p.reads == name for p in pages)
-        }
+        connections: dict[str, duckdb.DuckDBPyConnection] = {}
+        busy: dict[str, PipelineError] = {}
+        for name, path in sources.items():
+            if not any(p.reads == name for p in pages):
+                continue
+            try:
+                connections[name] = stack.enter_context(connect(path, read_only=True))
+            except PipelineError as exc:
+                # A build writing the warehouse (or a notebook holding the
+                # catalog read-write): write the other pages, say which not.
+                if not held_by_another_process(exc):
+                    raise
+                busy[name] = exc
+        if not connections:
+            raise next(iter(busy.values()))
         for number, page in enumerate(pages, start=1):
+            path = out_dir / page.filename
+            if page.reads in busy:
+                who = "a running build?" if page.reads == "warehouse" else "a read-write connection?"
+                reason = f"{sources[page.reads].name} is held by another process ({who})"
+                if not path.is_file():
+                    _write_atomically(path, _unavailable(page, reason, generated, nav))
+                written.append(WrittenPage(page.title, path, path.stat().st_size, reason))
+                if on_page:
+                    on_page(number, len(pages), page.title)
+                continue
             con = connections[page.reads]
             try:
                 content = page.render(con)
@@ -264,7 +316,6 @@ def write_reports(
                 ) from exc
             subtitle = f"Generated {esc(generated)} from {esc(sources[page.reads].name)}"
             html = _document(page.title, subtitle, content, nav)
-            path = out_dir / page.filename
             written.append(WrittenPage(page.title, path, _write_atomically(path, html)))
             if on_page:
                 on_page(number, len(pages), page.title)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import copy_data_dir, run_cli, start_cli
+from testkit.cli import REPO_ROOT, cli_env, copy_data_dir, run_cli, start_cli, start_in_repo
 
 from tpch_elt.publish import published_path, segments_dir
 
@@ -216,3 +220,126 @@ def test_a_build_killed_mid_way_leaves_the_snapshot_whole_and_the_rerun_publishe
     assert publication(snapshot)[0][2] == 1
     assert marts(snapshot) == marts(warehouse)
     assert not list(data_dir.glob("*.tmp-*")), "the rerun left a scratch snapshot behind"
+
+
+def every_mart(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
+    """Each mart's row count and a hash of all its rows."""
+    names = [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'mart' order by 1"
+        ).fetchall()
+    ]
+    return {
+        name: con.execute(f'select count(*), sum(hash(m)::hugeint) from mart."{name}" as m').fetchall()[0]
+        for name in names
+    }
+
+
+# What the Airflow DAG's publish task does after its dbt tasks passed: publish
+# in another process without a dbt build (argv: data dir, rebuilt marts or none).
+PUBLISH = (
+    "import sys; from tpch_elt.publish import publish; from tpch_elt.settings import Settings; "
+    "publish(Settings(data_dir=sys.argv[1]), rebuilt=sys.argv[2:] or None)"
+)
+
+
+def publish_in_another_process(data_dir: Path, *rebuilt: str) -> None:
+    proc = start_in_repo([sys.executable, "-c", PUBLISH, str(data_dir), *rebuilt])
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+
+
+def test_an_open_reader_keeps_its_snapshot_through_four_publications(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    snapshot = published_path(warehouse)
+    # 2: both pending batches arrive, a 4-hourly increment (the daily marts
+    # are carried over from publication 1). The reader opens this catalog:
+    # the copied one still names the shared template's segments.
+    run_cli("--data-dir", str(data_dir), "ingest", "--all", check=True)
+    run_cli("--data-dir", str(data_dir), "build", check=True)
+    reader = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        seen = every_mart(reader)
+        assert len(seen) > 5
+        # 3, 4: increments' publications (daily marts carried over again)
+        publish_in_another_process(data_dir, "mart_customer_summary")
+        publish_in_another_process(data_dir, "mart_customer_summary")
+        # 5: the daily sweep rewrites the daily marts carried over since publication 1
+        run_cli("--data-dir", str(data_dir), "build", "--full-tests", check=True)
+        # 6: every mart rewritten
+        publish_in_another_process(data_dir)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert con.execute("select count(*) from observability.publications").fetchall() == [(6,)]
+        # every mart still reads the same rows through the open connection
+        assert every_mart(reader) == seen
+    finally:
+        reader.close()
+    # reconnecting sees the newest snapshot, equal to the warehouse's marts
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("select number, batch_id from main.publication").fetchall() == [(6, 2)]
+        assert every_mart(con) != seen
+    assert marts(snapshot) == marts(warehouse)
+
+
+@contextmanager
+def held_read_write(database: Path) -> Iterator[None]:
+    """Another process (a notebook, a running build) holding `database` read-write."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()",
+            str(database),
+        ],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready", holder.stderr
+        yield
+    finally:
+        holder.communicate(input="", timeout=60)
+
+
+def test_a_notebook_holding_the_catalog_read_write_does_not_block_the_next_build(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    snapshot = published_path(warehouse)
+    run_cli("--data-dir", str(data_dir), "ingest", check=True)
+    with held_read_write(snapshot):  # duckdb.connect("warehouse.published.duckdb"): read-write
+        proc = run_cli("--data-dir", str(data_dir), "build")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "published" in proc.stdout
+        # a reader that connects now sees the new publication
+        assert publication(snapshot)[0][2] == 1
+        assert marts(snapshot) == marts(warehouse)
+    assert publication(snapshot)[0][2] == 1
+
+
+def test_status_and_report_work_while_a_build_holds_the_warehouse(data_dir: Path) -> None:
+    warehouse = data_dir / "warehouse.duckdb"
+    with held_read_write(warehouse):  # as dbt does for the whole of `tpch-elt build`
+        status = run_cli("--data-dir", str(data_dir), "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "batches and watermarks unavailable: warehouse busy" in status.stderr
+        assert "published for readers: publication 1, " in status.stdout
+        assert "batch 0" in status.stdout
+
+        report = run_cli("--data-dir", str(data_dir), "report")
+        assert report.returncode == 0, report.stdout + report.stderr
+        assert "observability.html not refreshed" in report.stderr.replace("\n", "")
+        reports = data_dir / "reports"
+        assert "from warehouse.published.duckdb" in (reports / "insights.html").read_text()
+        assert "could not be rendered" in (reports / "observability.html").read_text()
+        assert "not refreshed" in (reports / "index.html").read_text()
+    # once the build is done, everything is there again
+    status = run_cli("--data-dir", str(data_dir), "status", check=True)
+    assert "quarantined rows" in status.stdout and "published for readers: publication 1, " in status.stdout
+    report = run_cli("--data-dir", str(data_dir), "report", check=True)
+    assert "not refreshed" not in report.stderr
+    assert "could not be rendered" not in (data_dir / "reports" / "observability.html").read_text()
+    assert "not refreshed" not in (data_dir / "reports" / "index.html").read_text()
