@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.history import artifact_from_result, record_dbt_invocation
+from tpch_elt.history import artifact_from_result, read_json, record_dbt_invocation
 from tpch_elt.load import RAW_SCHEMA
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.publish import MART_SCHEMA, Publication, last_published_batch, latest, publish
@@ -32,6 +33,10 @@ INCREMENTAL_SELECT = ("source:tpch.orders+", "source:tpch.lineitem+")
 
 # Called as (finished, total, description) whenever a dbt node finishes.
 NodeProgress = Callable[[int, int, str], None]
+# Test statuses that count as audited: passed, or failed at warn severity.
+AUDITED = ("pass", "warn")
+# How many excluded tests the "not published" line names.
+NAMED_TESTS = 10
 
 
 @dataclass
@@ -60,6 +65,11 @@ class BuildSummary:
     publication: Publication | None = None
     readers_see: Publication | None = None
     publish_seconds: float = 0.0
+    # Set when a passing build published nothing: why, and how to publish.
+    unpublished_reason: str | None = None
+    publish_hint: str | None = None
+    # Tests that audit the rebuilt marts but this build's selection left out.
+    unaudited: list[str] = field(default_factory=list)
 
     def count(self, resource_type: str, status: str) -> int:
         return self.counts[(resource_type, status)]
@@ -196,16 +206,21 @@ def build(
     dbt_vars: str | None = None,
     freshness: bool = True,
     on_node: NodeProgress | None = None,
+    publish_marts: bool = True,
 ) -> BuildSummary:
-    """Run `dbt build` (models, tests, unit tests) then `dbt source freshness`.
+    """Run `dbt build` (models, tests, unit tests), `dbt source freshness`, then publish.
 
     Incremental runs test only the rows of the batches they add (plus the
-    cheap table-level invariants); `full_tests` sweeps all history.
+    cheap table-level invariants); `full_tests` sweeps all history. The
+    marts are published only when the build and the freshness check passed
+    and every test that audits them ran (see `_publish_if_audited`);
+    `publish_marts` False never publishes.
     """
+    args = (settings, select, exclude, full_refresh, full_tests, dbt_vars, freshness, on_node, publish_marts)
     if settings.target != "dev":
-        return _build(settings, select, exclude, full_refresh, full_tests, dbt_vars, freshness, on_node)
+        return _build(*args)
     with warehouse_lock(settings.warehouse_path, "build"):
-        return _build(settings, select, exclude, full_refresh, full_tests, dbt_vars, freshness, on_node)
+        return _build(*args)
 
 
 def _build(
@@ -217,6 +232,7 @@ def _build(
     dbt_vars: str | None,
     freshness: bool,
     on_node: NodeProgress | None,
+    publish_marts: bool,
 ) -> BuildSummary:
     plan = plan_build(settings, full_refresh=full_refresh, full_tests=full_tests)
     summary = BuildSummary(plan=plan)
@@ -227,16 +243,19 @@ def _build(
         args += ["--vars", dbt_vars]
     env = settings.dbt_env()
     env["TPCH_ELT_TESTS_FROM_BATCH"] = "" if plan.tests_from_batch is None else str(plan.tests_from_batch)
-    selected = list(select)
-    if plan.tests_from_batch is not None and not selected:
-        selected = list(INCREMENTAL_SELECT)
-    for selector in selected:
-        args += ["--select", selector]
-    excluded = list(exclude)
-    if plan.tests_from_batch is not None:
+    # What the plan itself runs when the user restricts nothing: the audit
+    # every published mart needs (see _publish_if_audited).
+    planned = _Selection(
+        tuple(INCREMENTAL_SELECT) if plan.tests_from_batch is not None else (),
         # The 4-hourly increment: history-wide aggregates and sweeps wait for
         # the daily `--full-tests` run (see README, "Incremental loading").
-        excluded += list(INCREMENTAL_SKIPS)
+        tuple(INCREMENTAL_SKIPS) if plan.tests_from_batch is not None else (),
+        dbt_vars,
+    )
+    selected = list(select) or list(planned.select)
+    for selector in selected:
+        args += ["--select", selector]
+    excluded = list(exclude) + list(planned.exclude)
     for selector in excluded:
         args += ["--exclude", selector]
     if full_refresh:
@@ -252,12 +271,6 @@ def _build(
         summary.success = bool(result.success)
         summary.invocation_id = _invocation_id(result)
         record_dbt_invocation(settings, result)  # observability; warns, never raises
-        if settings.target == "dev":
-            started = time.perf_counter()
-            _publish_if_audited(
-                settings, summary, result.result, partial=bool(select or exclude), full_refresh=full_refresh
-            )
-            summary.publish_seconds = time.perf_counter() - started
 
         if freshness:
             started = time.perf_counter()
@@ -291,6 +304,29 @@ def _build(
                         )
                     )
             summary.success = summary.success and bool(fresh.success)
+
+        # Publish last: a source that fails its freshness check (error
+        # severity) fails the build, and a failed build publishes nothing.
+        if settings.target == "dev":
+            started = time.perf_counter()
+            if publish_marts:
+                restricted = bool(select or exclude)
+                _publish_if_audited(
+                    settings,
+                    summary,
+                    result.result,
+                    audit=planned if restricted else None,
+                    full_refresh=full_refresh,
+                    restriction=" ".join(
+                        [f"--select {s}" for s in select] + [f"--exclude {s}" for s in exclude]
+                    ),
+                )
+            else:
+                summary.readers_see = latest(settings)
+                if summary.success:
+                    summary.unpublished_reason = "--no-publish was given"
+                    summary.publish_hint = "run `tpch-elt build` without --no-publish to publish"
+            summary.publish_seconds = time.perf_counter() - started
     return summary
 
 
@@ -301,10 +337,32 @@ def _invocation_id(result: Any) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """The selectors (and vars) the build plan gives dbt when the user restricts nothing."""
+
+    select: tuple[str, ...]
+    exclude: tuple[str, ...]
+    dbt_vars: str | None
+
+
 def _publish_if_audited(
-    settings: Settings, summary: BuildSummary, execution: Any, *, partial: bool, full_refresh: bool
+    settings: Settings,
+    summary: BuildSummary,
+    execution: Any,
+    *,
+    audit: _Selection | None,
+    full_refresh: bool,
+    restriction: str = "",
 ) -> None:
-    """Publish the marts when every model and error-severity test passed."""
+    """Publish the marts when every model, error-severity test and freshness check passed.
+
+    `audit`: set when the user restricted the build (--select/--exclude):
+    the selection the plan runs without restrictions. Then the marts are
+    published only if every test of that selection which depends on a
+    rebuilt mart or on anything upstream of it ran and passed; otherwise
+    nothing is published and the summary names the tests left out.
+    """
     if not summary.success:
         summary.readers_see = latest(settings)
         return
@@ -326,15 +384,97 @@ def _publish_if_audited(
     if not rebuilt and current is not None:
         summary.readers_see = current  # no mart changed: nothing to publish
         return
+    if audit is not None:
+        # Nothing published yet: publishing writes every mart in the warehouse.
+        try:
+            summary.unaudited = _unaudited_tests(settings, execution, rebuilt if current else None, audit)
+        except (PipelineError, OSError, ValueError, KeyError) as exc:
+            summary.readers_see = current
+            summary.unpublished_reason = (
+                f"could not check that this restricted build ran every test of the marts it rebuilt ({exc})"
+            )
+            summary.publish_hint = "run `tpch-elt build` without --select/--exclude to publish"
+            return
+        if summary.unaudited:
+            summary.readers_see = current
+            named = ", ".join(summary.unaudited[:NAMED_TESTS])
+            more = len(summary.unaudited) - NAMED_TESTS
+            summary.unpublished_reason = (
+                f"the selection ({restriction}) left out {len(summary.unaudited)} test(s) "
+                f"that audit the marts it rebuilt: {named}" + (f" and {more} more" if more > 0 else "")
+            )
+            summary.publish_hint = "run `tpch-elt build` without --select/--exclude to publish"
+            return
     summary.publication = publish(
         settings,
         rebuilt=rebuilt,
         invocation_id=summary.invocation_id,
-        audited_all_batches=not partial,
+        audited_all_batches=audit is None,
         full_refresh=full_refresh,
         keys=keys,
     )
     summary.readers_see = summary.publication
+
+
+def _unaudited_tests(
+    settings: Settings, execution: Any, marts: set[str] | None, audit: _Selection
+) -> list[str]:
+    """Tests of `marts` (None: all) and their lineage that the full build runs but this one did not pass.
+
+    "Upstream" is every model, seed, snapshot and source a mart is built
+    from (dbt's parent map); a test counts when any node it depends on is
+    in that lineage. The plan's own exclusions (`tag:daily`,
+    `tag:full_history` on an increment) are not part of the audit, exactly
+    as in an unrestricted build.
+    """
+    manifest = read_json(settings.dbt_target_dir / "manifest.json")
+    parents: dict[str, list[str]] = manifest["parent_map"]
+    lineage = {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node.get("resource_type") == "model"
+        and node.get("schema") == MART_SCHEMA
+        and (marts is None or node.get("name") in marts)
+    }
+    pending = list(lineage)
+    while pending:
+        for parent in parents.get(pending.pop(), ()):
+            if parent not in lineage:
+                lineage.add(parent)
+                pending.append(parent)
+    args = ["ls", *common_dbt_args(settings), "--log-level", "none", "--output", "json"]
+    args += ["--output-keys", "unique_id", "--resource-type", "test", "--resource-type", "unit_test"]
+    # `dbt ls` takes no --threads.
+    at = args.index("--threads")
+    del args[at : at + 2]
+    if audit.dbt_vars:
+        args += ["--vars", audit.dbt_vars]
+    for selector in audit.select:
+        args += ["--select", selector]
+    for selector in audit.exclude:
+        args += ["--exclude", selector]
+    listed = _invoke(args)
+    if not listed.success or listed.result is None:
+        raise PipelineError(f"dbt ls failed: {listed.exception or 'see the dbt log'}")
+    planned = {str(json.loads(line)["unique_id"]) for line in listed.result}
+    audited = {
+        item.node.unique_id
+        for item in getattr(execution, "results", []) or []
+        if str(getattr(item.status, "value", item.status)) in AUDITED
+    }
+    missing = [uid for uid in planned if uid not in audited and not lineage.isdisjoint(parents.get(uid, ()))]
+    depths: dict[str, int] = {}
+
+    def depth(uid: str) -> int:  # 0 for a source, 1 + the deepest parent otherwise
+        if uid not in depths:
+            depths[uid] = 0  # (dbt's graph is acyclic; this only guards the recursion)
+            depths[uid] = max((1 + depth(p) for p in parents.get(uid, ())), default=0)
+        return depths[uid]
+
+    # Named upstream first (source and staging tests, then the marts'), without dbt's hash.
+    nodes = {**manifest["nodes"], **(manifest.get("unit_tests") or {})}
+    ordered = sorted(missing, key=lambda uid: (depth(uid), uid))
+    return [str(nodes.get(uid, {}).get("name") or uid) for uid in ordered]
 
 
 def _collect_build(summary: BuildSummary, execution: Any) -> None:

@@ -60,6 +60,8 @@ SCHEMA = "observability"
 SAMPLE_ROWS = 20
 SAMPLE_MAX_CHARS = 16_000
 COMPILED_SQL_MAX_CHARS = 20_000
+# Recorded instead of a sample for a failure read from foreign artifacts.
+NOT_SAMPLED = "not sampled: recorded from an artifacts directory, whose SQL is never run"
 # Load metadata columns: covered by the volume and freshness metrics.
 BATCH_COLUMN = "_batch_id"
 LOADED_AT_COLUMN = "_loaded_at"
@@ -537,8 +539,14 @@ def record_artifact(
     target: str | None = None,
     tests_from_batch: str | None = None,
     clock_start: float | None = None,
+    sample_failures: bool = True,
 ) -> RecordOutcome:
     """Record one dbt invocation (a run_results or sources artifact); idempotent.
+
+    `sample_failures`: run a failing test's compiled SQL to keep a sample of
+    its failing rows. Only for invocations this pipeline ran itself: the SQL
+    of an artifact handed in from elsewhere (`observe --artifacts`) is
+    stored as text and never executed (it could write or read anything).
 
     Everything for the invocation is written in one transaction, the
     `invocations` row last: a crash leaves no partial invocation, and a
@@ -568,7 +576,9 @@ def record_artifact(
         if is_freshness:
             _record_freshness(con, invocation_id, results, manifest)
         else:
-            outcome.failing_samples = _record_run_results(con, invocation_id, results, manifest)
+            outcome.failing_samples = _record_run_results(
+                con, invocation_id, results, manifest, sample_failures=sample_failures
+            )
             if command in ("build", "run") and manifest.data and started_at is not None:
                 ran = {r["unique_id"] for r in results if _status(r.get("status")) == "success"}
                 outcome.tables_measured = _record_measurements(con, manifest, ran, started_at, invocation_id)
@@ -651,6 +661,8 @@ def _record_run_results(
     invocation_id: str,
     results: Sequence[Mapping[str, Any]],
     manifest: Manifest,
+    *,
+    sample_failures: bool,
 ) -> int:
     model_rows, test_rows = [], []
     samples = 0
@@ -686,8 +698,11 @@ def _record_run_results(
             failures = result.get("failures")
             sample, sample_error = None, None
             if kind == "test" and status in ("fail", "warn") and compiled:
-                sample, sample_error = failing_sample(con, compiled)
-                samples += sample is not None
+                if sample_failures:
+                    sample, sample_error = failing_sample(con, compiled)
+                    samples += sample is not None
+                else:
+                    sample_error = NOT_SAMPLED
             metadata = node.get("test_metadata") or {}
             test_type = "unit" if kind == "unit_test" else metadata.get("name") or "singular"
             depends = (node.get("depends_on") or {}).get("nodes") or []
@@ -1088,10 +1103,17 @@ def record_dbt_invocation(settings: Settings, dbt_result: Any) -> RecordOutcome 
 
 
 def record_artifacts_dir(settings: Settings, directory: Path) -> list[RecordOutcome]:
-    """Record the dbt invocations whose artifacts are in `directory` (idempotent)."""
+    """Record the dbt invocations whose artifacts are in `directory` (idempotent).
+
+    The artifacts come from outside this process (`observe --artifacts`):
+    their failures are recorded, their SQL is never run.
+    """
     artifacts, manifest = artifacts_in(directory)
     with connect(settings.warehouse_path) as con:
-        return [record_artifact(con, a, manifest, target=settings.target) for a in artifacts]
+        return [
+            record_artifact(con, a, manifest, target=settings.target, sample_failures=False)
+            for a in artifacts
+        ]
 
 
 # -- one orchestrated run, one build ---------------------------------------------------
@@ -1133,7 +1155,8 @@ def record_run_part(settings: Settings, directory: Path, run_id: str) -> int:
                             f"delete from {SCHEMA}.{table} where invocation_id = ? and unique_id in ({marks})",
                             [run_id, *ids],
                         )
-                _record_run_results(con, run_id, results, manifest)
+                # The DAG's own dbt task wrote these artifacts moments ago.
+                _record_run_results(con, run_id, results, manifest, sample_failures=True)
             added += len(results)
     return added
 
