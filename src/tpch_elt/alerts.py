@@ -11,13 +11,21 @@ suppressed, failed delivery) is appended to `observability.alerts`.
 
 The only network access is the POST to the configured webhook URL
 (`{"text": message}`, as Slack's incoming webhooks and compatible
-receivers accept).
+receivers accept). The message carries names from data (column and table
+names come from files), so `&`, `<` and `>` are escaped in the payload and
+no `<!channel>` or `<url|link>` in a name becomes Slack syntax.
+
+The webhook URL is a secret (its path is the token, and it may hold a
+`user:password@`): no error, log line or `observability.alerts` row shows
+more of it than its scheme and host (`redact_url`).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -44,11 +52,12 @@ class AlertSettings:
 
     def __post_init__(self) -> None:
         if self.webhook_url:
-            parsed = urllib.parse.urlparse(self.webhook_url)
-            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problem = webhook_url_problem(self.webhook_url)
+            if problem:
                 raise PipelineError(
-                    f"alert webhook URL {self.webhook_url!r} is not an http(s) URL: "
-                    f"set {WEBHOOK_ENV} to e.g. https://hooks.slack.com/services/…"
+                    f"alert webhook URL {redact_url(self.webhook_url)} (the rest not shown: it holds the "
+                    f"token) {problem}: set {WEBHOOK_ENV} or --webhook-url to e.g. "
+                    "https://hooks.slack.com/services/…"
                 )
         if not self.suppress_hours >= 0:
             raise PipelineError(
@@ -69,6 +78,67 @@ class AlertSettings:
                     f"{SUPPRESS_ENV}={text!r} is not a number: set it to hours, e.g. 4"
                 ) from None
         return cls(url, suppress_hours)
+
+
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+def redact_url(url: str) -> str:
+    """What of a webhook URL may be shown: `scheme://host/…`, never userinfo, port, path or query."""
+    try:
+        parsed = urllib.parse.urlsplit(url.strip())
+        host = parsed.hostname or ""
+    except ValueError:
+        return "…"
+    # Any other "scheme" may be a user name read as one (`user:password@host/…`).
+    scheme = parsed.scheme.lower() if parsed.scheme.lower() in ("http", "https") else ""
+    host = f"[{host}]" if ":" in host else host
+    host = host if _HOST.fullmatch(host) else ""
+    if scheme:
+        return f"{scheme}://{host}/…" if host else f"{scheme}://…"
+    return f"…{host}/…" if host else "…"
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` cannot be POSTed to, in words that quote none of it; None when it can."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "holds whitespace or a control character"
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        host, _port = parsed.hostname, parsed.port
+    except ValueError:
+        return "is not a valid URL (bad host or port)"
+    if parsed.scheme.lower() not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not host:
+        return "has no host"
+    if "@" in parsed.netloc:
+        return "holds a user:password@ part, which the webhook client does not send"
+    return None
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` without any secret-bearing piece of `url` (for error reasons from the network stack)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parts = [url, parsed.netloc, parsed.path, parsed.query, parsed.fragment]
+        parts += [parsed.username or "", parsed.password or ""]
+    except ValueError:
+        parts = [url]
+    parts += [segment for segment in re.split(r"[/?&=#@:]", url) if len(segment) >= 6]
+    for part in sorted(filter(None, parts), key=len, reverse=True):
+        text = text.replace(part, "…")
+    return text
+
+
+def slack_escape(text: str) -> str:
+    """Text for a Slack message: `&`, `<`, `>` as entities, so nothing in it is Slack control syntax."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webhook_payload(text: str) -> bytes:
+    """The JSON body the webhook receives: `{"text": …}` with Slack's control characters escaped."""
+    return json.dumps({"text": slack_escape(text)}).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -127,23 +197,32 @@ def compose(incidents: Sequence[Incident], suppressed: int, headline: str, suppr
 
 
 def post_webhook(url: str, text: str) -> None:
-    """POST {"text": text} as JSON; raises PipelineError on any delivery failure."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"text": text}).encode("utf-8"),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    host = urllib.parse.urlparse(url).netloc
+    """POST {"text": text} as JSON; raises PipelineError on any delivery failure.
+
+    The error names the webhook by `redact_url` only: the URL's path is its token.
+    """
+    host = redact_url(url)
+    problem = webhook_url_problem(url)
+    if problem:
+        raise PipelineError(f"webhook {host} {problem}")
     try:
+        request = urllib.request.Request(
+            url,
+            data=webhook_payload(text),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             if response.status >= 300:
                 raise PipelineError(f"webhook {host} answered HTTP {response.status}")
     except urllib.error.HTTPError as exc:
         raise PipelineError(f"webhook {host} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        reason = _scrub(str(getattr(exc, "reason", exc)), url)
         raise PipelineError(f"webhook {host} unreachable ({reason})") from None
+    except (ValueError, http.client.HTTPException) as exc:
+        # e.g. http.client.InvalidURL, whose message quotes the URL's path or userinfo
+        raise PipelineError(f"webhook {host} could not be posted to ({type(exc).__name__})") from None
 
 
 def notify(

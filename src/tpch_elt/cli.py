@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,8 +39,9 @@ from tpch_elt.load import load as run_load
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.observe import ObserveResult
 from tpch_elt.observe import observe as run_observe
-from tpch_elt.publish import published_path
-from tpch_elt.report import ReportResult, default_pages, write_reports
+from tpch_elt.publish import describe as describe_publication
+from tpch_elt.publish import published_path, published_rows
+from tpch_elt.report import ReportResult, default_pages, held_by_another_process, write_reports
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
 from tpch_elt.warehouse import connect, table_exists
@@ -62,6 +65,29 @@ ScaleFactor = typer.Option(
     metavar="SF",
     help="TPC-H scale factor, e.g. 1 (about 1 GB of raw data) or 0.1.",
 )
+
+
+# What a terminal would act on instead of show: C0/C1 controls (ESC starts
+# escape sequences), DEL, line separators, bidi overrides and marks.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(value: object, *, lines: bool = False) -> str:
+    """`value` as text a terminal shows as is: every control character written as \\xNN
+    (newlines too, so an error stays one line, unless `lines`)."""
+    if lines:
+        return "\n".join(printable(line) for line in str(value).split("\n"))
+    return _CONTROL.sub(_visible, str(value))
+
+
+def safe(value: object, *, lines: bool = False) -> str:
+    """A data-derived string (path, column name, message, cell) for Rich markup: shown, never run."""
+    return escape(printable(value, lines=lines))
 
 
 def _progress() -> Progress:
@@ -88,7 +114,7 @@ def _guard(step: Callable[[], T]) -> T:
     try:
         return step()
     except PipelineError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {safe(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]: nothing half-done was committed")
@@ -143,7 +169,7 @@ def _do_generate(
 
         def on_table(name: str, rows: int, reused: bool) -> None:
             how = "reused" if reused else "generated"
-            progress.update(task, advance=1, detail=f"{name}: {rows:,} rows {how}")
+            progress.update(task, advance=1, detail=f"{safe(name)}: {rows:,} rows {how}")
 
         tables = run_generate(
             settings,
@@ -155,9 +181,9 @@ def _do_generate(
         )
     generated = [t.name for t in tables if not t.reused]
     reused = [t.name for t in tables if t.reused]
-    console.print(f"Landing files in [cyan]{settings.landing_dir(scale_factor)}[/]")
+    console.print(f"Landing files in [cyan]{safe(settings.landing_dir(scale_factor))}[/]")
     console.print(
-        f"  generated: {', '.join(generated) or '-'}\n  reused (complete): {', '.join(reused) or '-'}",
+        f"  generated: {safe(', '.join(generated) or '-')}\n  reused (complete): {safe(', '.join(reused) or '-')}",
         highlight=False,
     )
     plan = read_plan(settings.landing_dir(scale_factor))
@@ -176,12 +202,12 @@ def _do_load(settings: Settings, scale_factor_text: str) -> None:
         task = progress.add_task("load raw", total=len(TABLES), detail="")
 
         def on_table(name: str, rows: int) -> None:
-            progress.update(task, advance=1, detail=f"raw.{name}: {rows:,} rows")
+            progress.update(task, advance=1, detail=f"raw.{safe(name)}: {rows:,} rows")
 
         result = run_load(settings, scale_factor, on_table=on_table)
     total = sum(result.row_counts.values())
     console.print(
-        f"Loaded {total:,} rows into [cyan]{settings.warehouse_path}[/] schema raw "
+        f"Loaded {total:,} rows into [cyan]{safe(settings.warehouse_path)}[/] schema raw "
         f"(batch {result.batch_id}, {result.loaded_at:%Y-%m-%d %H:%M:%S} UTC)"
     )
     _print_checks(result.warnings, result.quarantined)
@@ -190,10 +216,10 @@ def _do_load(settings: Settings, scale_factor_text: str) -> None:
 def _print_checks(warnings: list[str], quarantined: dict[str, int]) -> None:
     """Additive schema changes let through (stderr) and rows quarantined, per reason."""
     for warning in warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False, soft_wrap=True)
     for reason, count in quarantined.items():
         console.print(
-            f"  [yellow]quarantined[/] {count:,} row(s): {reason} (raw._quarantine)", highlight=False
+            f"  [yellow]quarantined[/] {count:,} row(s): {safe(reason)} (raw._quarantine)", highlight=False
         )
 
 
@@ -252,12 +278,13 @@ def _do_build(
     full_tests: bool = False,
     quiet: bool = False,
     dbt_vars: str | None = None,
+    publish_marts: bool = True,
 ) -> BuildSummary:
     with _progress() as progress:
         task = progress.add_task("dbt build", total=None, detail="parsing project")
 
         def on_node(done: int, total: int, name: str) -> None:
-            progress.update(task, completed=done, total=total, detail=name)
+            progress.update(task, completed=done, total=total, detail=safe(name))
 
         summary = run_build(
             settings,
@@ -267,11 +294,12 @@ def _do_build(
             full_tests=full_tests,
             dbt_vars=dbt_vars,
             on_node=on_node,
+            publish_marts=publish_marts,
         )
         progress.update(task, detail="done")
     plan = summary.plan
     if plan is not None and plan.full_refresh_reason:
-        console.print(f"[yellow]full refresh:[/] {plan.full_refresh_reason}")
+        console.print(f"[yellow]full refresh:[/] {safe(plan.full_refresh_reason)}")
     if not quiet or not summary.success:
         console.print(_summary_table(summary))
     if plan is not None and plan.tests_from_batch is not None:
@@ -284,7 +312,7 @@ def _do_build(
         for failure in summary.failures:
             where = f" (compiled SQL: {failure.compiled_path})" if failure.compiled_path else ""
             err_console.print(
-                f"[red]{failure.status}[/] {failure.unique_id}: {failure.message}{where}",
+                f"[red]{safe(failure.status)}[/] {safe(failure.unique_id)}: {safe(failure.message, lines=True)}{safe(where)}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -292,9 +320,11 @@ def _do_build(
         published = summary.publication
         console.print(
             f"published {len(published.rebuilt)} rebuilt and {len(published.carried_over)} unchanged "
-            f"mart(s) for readers: [cyan]{published.path}[/] ({summary.publish_seconds:.1f} s)",
+            f"mart(s) for readers: [cyan]{safe(published.path)}[/] ({summary.publish_seconds:.1f} s)",
             highlight=False,
         )
+    if summary.success and summary.unpublished_reason:
+        _explain_unpublished(settings, summary)  # --no-publish, or a selection that skipped audits
     if not summary.success:
         _explain_unpublished(settings, summary)
         raise PipelineError(
@@ -314,11 +344,13 @@ def _explain_unpublished(settings: Settings, summary: BuildSummary) -> None:
     else:
         batch = "" if before.batch_id is None else f", batch {before.batch_id}"
         still = f"readers still see {before.path} as published at {before.published_at:%Y-%m-%d %H:%M:%S} UTC{batch}"
-    err_console.print(f"[red]not published[/]: {still}", highlight=False, soft_wrap=True)
+    why = f"{summary.unpublished_reason}; " if summary.unpublished_reason else ""
+    hint = f"; {summary.publish_hint}" if summary.publish_hint else ""
+    err_console.print(f"[red]not published[/]: {safe(why + still + hint)}", highlight=False, soft_wrap=True)
     if summary.invocation_id and any(f.status == "fail" for f in summary.failures):
         err_console.print(
-            f'failing rows: duckdb {settings.warehouse_path} -c "select unique_id, failing_sample '
-            f"from observability.test_results where invocation_id = '{summary.invocation_id}' "
+            f'failing rows: duckdb {safe(settings.warehouse_path)} -c "select unique_id, failing_sample '
+            f"from observability.test_results where invocation_id = '{safe(summary.invocation_id)}' "
             "and status = 'fail'\"",
             highlight=False,
             soft_wrap=True,
@@ -330,17 +362,29 @@ def _report_marts(settings: Settings) -> None:
         return
     snapshot = published_path(settings.warehouse_path)
     source = snapshot if snapshot.is_file() else settings.warehouse_path
-    with connect(source, read_only=True) as con:
-        lines = []
+    # The row counts come from the publication's own record: opening the
+    # live catalog could fail on a reader (a notebook) holding it read-write.
+    counted = published_rows(settings) if snapshot.is_file() else None
+    lines = []
+    if counted is not None:
         for name in ("mart_orders", "mart_customer_summary"):
-            if table_exists(con, "mart", name):
-                row = con.execute(f"select count(*) from mart.{name}").fetchone()
-                lines.append(f"  mart.{name}: {int(row[0]) if row else 0:,} rows")
-    console.print(f"[bold green]Marts ready[/] in [cyan]{source}[/] (schema mart, tested and published):")
+            if name in counted:
+                lines.append(f"  mart.{name}: {counted[name]:,} rows")
+    else:
+        with connect(source, read_only=True) as con:
+            for name in ("mart_orders", "mart_customer_summary"):
+                if table_exists(con, "mart", name):
+                    row = con.execute(f"select count(*) from mart.{name}").fetchone()
+                    lines.append(f"  mart.{name}: {int(row[0]) if row else 0:,} rows")
+    console.print(
+        f"[bold green]Marts ready[/] in [cyan]{safe(source)}[/] (schema mart, tested and published):"
+    )
     for line in lines:
-        console.print(line)
-    console.print(f"  query them: duckdb -readonly {source} -c 'select * from mart.mart_orders limit 5'")
-    console.print(f"  every layer (raw, staging, intermediate, mart): {settings.warehouse_path}")
+        console.print(safe(line))
+    console.print(
+        f"  query them: duckdb -readonly {safe(source)} -c 'select * from mart.mart_orders limit 5'"
+    )
+    console.print(f"  every layer (raw, staging, intermediate, mart): {safe(settings.warehouse_path)}")
 
 
 InitialFraction = typer.Option(
@@ -381,10 +425,26 @@ def build(
         False, "--full-tests", help="Test all history, not just the new batches (e.g. daily)."
     ),
     dbt_vars: str | None = typer.Option(None, "--vars", help="dbt vars as YAML/JSON, passed through to dbt."),
+    no_publish: bool = typer.Option(
+        False,
+        "--no-publish",
+        help="Build and test only: readers keep the current snapshot. (A build that fails, or whose "
+        "--select/--exclude leaves out tests of the marts it rebuilt, never publishes.)",
+    ),
 ) -> None:
-    """dbt build (models, tests, unit tests), then dbt source freshness."""
+    """dbt build (models, tests, unit tests), dbt source freshness, then publish the audited marts."""
     settings = _settings(ctx)
-    _guard(lambda: _do_build(settings, select, exclude, full_refresh, full_tests, dbt_vars=dbt_vars))
+    _guard(
+        lambda: _do_build(
+            settings,
+            select,
+            exclude,
+            full_refresh,
+            full_tests,
+            dbt_vars=dbt_vars,
+            publish_marts=not no_publish,
+        )
+    )
     _guard(lambda: _report_marts(settings))
 
 
@@ -399,7 +459,7 @@ def _print_ingest(result: IngestResult) -> None:
         )
         return
     rows = ", ".join(f"{n:,} {t}" for t, n in result.rows.items())
-    console.print(f"Ingested batch {result.batch_id}: {rows}", highlight=False)
+    console.print(f"Ingested batch {result.batch_id}: {safe(rows)}", highlight=False)
     if result.late_orders:
         console.print(
             f"  {result.late_orders:,} late order(s) below the order-key watermark accepted",
@@ -433,15 +493,26 @@ def ingest(
 
 
 def _do_status(settings: Settings) -> None:
-    state = read_status(settings)
-    table = Table(title=f"batches in {state.warehouse}", title_justify="left")
+    try:
+        state = read_status(settings)
+    except PipelineError as exc:
+        if not held_by_another_process(exc):  # e.g. a build running: say so, show what readers see
+            raise
+        err_console.print(
+            f"[yellow]warning:[/] batches and watermarks unavailable: {safe(exc)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(safe(describe_publication(settings)), highlight=False)
+        return
+    table = Table(title=f"batches in {safe(state.warehouse)}", title_justify="left")
     for column in ("batch", "kind", "rows", "loaded at (UTC)"):
         table.add_column(column)
     for record in state.batches:
         table.add_row(
             str(record.batch_id),
-            record.kind,
-            record.row_counts.replace(",", ", "),
+            safe(record.kind),
+            safe(record.row_counts.replace(",", ", ")),
             f"{record.loaded_at:%Y-%m-%d %H:%M:%S}",
         )
     console.print(table)
@@ -454,6 +525,7 @@ def _do_status(settings: Settings) -> None:
         f"processed by dbt: batches <= {state.processed_max_batch}, order keys <= {state.processed_max_order_key}"
     )
     console.print(f"quarantined rows: {state.quarantined}")
+    console.print(safe(describe_publication(settings)), highlight=False)
 
 
 @app.command()
@@ -469,12 +541,22 @@ def _do_report(settings: Settings) -> ReportResult:
         task = progress.add_task("report", total=len(pages), detail="")
 
         def on_page(done: int, total: int, title: str) -> None:
-            progress.update(task, completed=done, detail=title)
+            progress.update(task, completed=done, detail=safe(title))
 
         result = write_reports(settings, pages, on_page=on_page)
-    console.print(f"Reports in [cyan]{result.directory}[/] (open {result.index.name}):")
+    console.print(f"Reports in [cyan]{safe(result.directory)}[/] (open {safe(result.index.name)}):")
     for page in result.pages:
-        console.print(f"  {page.path.name}: {page.title}, {page.size_bytes / 1024:,.0f} KiB", highlight=False)
+        console.print(
+            f"  {safe(page.path.name)}: {safe(page.title)}, {page.size_bytes / 1024:,.0f} KiB",
+            highlight=False,
+        )
+        if page.not_refreshed:
+            err_console.print(
+                f"[yellow]warning:[/] {safe(page.path.name)} not refreshed: {safe(page.not_refreshed)}; "
+                "run `tpch-elt report` again when it has finished",
+                highlight=False,
+                soft_wrap=True,
+            )
     return result
 
 
@@ -489,10 +571,10 @@ def report(ctx: typer.Context) -> None:
 def docs(ctx: typer.Context) -> None:
     """dbt's documentation site (lineage graph, models, columns) as one offline HTML file."""
     settings = _settings(ctx)
-    with console.status("dbt docs generate --static"):
+    with console.status("dbt docs generate"):
         result = _guard(lambda: generate_docs(settings))
     console.print(
-        f"Docs site in [cyan]{result.path}[/] ({result.models} models, {result.sources} sources, "
+        f"Docs site in [cyan]{safe(result.path)}[/] ({result.models} models, {result.sources} sources, "
         f"{result.exposures} exposures; {result.size_bytes / 2**20:,.1f} MiB, opens offline)",
         highlight=False,
     )
@@ -509,11 +591,16 @@ def _do_observe(
         settings,
         artifacts_dir=artifacts,
         alert_settings=alerts,
-        out=lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True),
+        out=lambda text: console.print(
+            printable(text, lines=True),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        ),
     )
     for outcome in result.recorded:
         state = "recorded" if outcome.recorded else "already recorded"
-        console.print(f"dbt {outcome.command} {outcome.invocation_id}: {state}", highlight=False)
+        console.print(f"dbt {safe(outcome.command)} {safe(outcome.invocation_id)}: {state}", highlight=False)
     counts = {s: sum(r.status == s for r in result.results) for s in ("pass", "warn", "fail")}
     scope = (
         f"{len(result.evaluated)} new dbt invocation(s)"
@@ -527,9 +614,14 @@ def _do_observe(
     )
     for item in result.failing + result.warnings:
         colour = "red" if item.status == "fail" else "yellow"
-        console.print(f"  [{colour}]{item.status}[/] {item.monitor}: {item.describe()}", highlight=False)
+        console.print(
+            f"  [{colour}]{safe(item.status)}[/] {safe(item.monitor)}: {safe(item.describe())}",
+            highlight=False,
+        )
     if result.alert is not None and result.alert.error:
-        err_console.print(f"[yellow]warning:[/] alert not delivered: {result.alert.error}", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/] alert not delivered: {safe(result.alert.error)}", highlight=False
+        )
     return result
 
 

@@ -1,12 +1,21 @@
 """`tpch-elt docs`: dbt's documentation site as one file that opens offline.
 
-`dbt docs generate --static` compiles the project, reads the catalog
-(every relation's columns and types) from the warehouse, and writes
-`static_index.html`: dbt's single-page app with the manifest and catalog
-inlined, so it needs no web server. This module runs it with its own
-target directory (the build's manifest and run results stay untouched),
-then makes sure the page cannot reach the network and copies it to
-`<data-dir>/docs/index.html`.
+`dbt docs generate` compiles the project, reads the catalog (every
+relation's columns and types) from the warehouse, and writes the manifest,
+the catalog and dbt's single-page app (`index.html`) to its target
+directory. This module runs it with its own target directory (the build's
+manifest and run results stay untouched), inlines the manifest and catalog
+into the app as `--static` would, so it needs no web server, makes sure the
+page cannot reach the network and writes it to `<data-dir>/docs/index.html`.
+
+The inlined JSON comes from data: a column that arrived in a Parquet file
+is a source column in the catalog. dbt's own `--static` pastes the JSON
+into the app's `<script>` verbatim, so a column named `</script><script>…`
+would end the script and run its own. Here `<`, `>`, `&` and U+2028/U+2029
+are written as `\\uXXXX` escapes (`script_safe_json`): the same data for
+JavaScript and JSON, and nothing an HTML parser reads as a tag or comment.
+The schema check refuses such names at load and ingest as well
+(`tpch_elt.schema_check`).
 
 dbt's page has three things that point off the page, all handled here:
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +55,11 @@ _FAVICON_TEMPLATE = '<link rel="shortcut icon" href="${require(\'./assets/favico
 _TRACKER_SCRIPT = '"//d1fc8wv8zag5ca.cloudfront.net/2.9.0/sp.js"'
 _TEMPLATED_ICON = '<use xlink:href="{{ getIcon('
 _HEAD = "<head>"
+# Where dbt's app takes the artifacts inline (what `--static` replaces).
+_MANIFEST_SLOT = '"MANIFEST.JSON INLINE DATA"'
+_CATALOG_SLOT = '"CATALOG.JSON INLINE DATA"'
+# In JSON these occur only inside strings, where \uXXXX means the same character.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,7 @@ def docs_path(settings: Settings) -> Path:
 
 
 def generate_docs(settings: Settings) -> DocsResult:
-    """Run `dbt docs generate --static` and publish an offline copy of the site."""
+    """Run `dbt docs generate` and publish the site as one offline page."""
     if settings.target == "dev":
         if not settings.warehouse_path.is_file():
             raise PipelineError(
@@ -82,13 +97,17 @@ def generate_docs(settings: Settings) -> DocsResult:
         _dbt_docs_generate(settings)
 
     target = docs_target_dir(settings)
-    manifest = _read_json(target / "manifest.json")
+    manifest_text = _read_text(target / "manifest.json")
+    catalog_text = _read_text(target / "catalog.json")
+    manifest = _parse_json(manifest_text, target / "manifest.json")
+    _parse_json(catalog_text, target / "catalog.json")
     if manifest.get("metadata", {}).get("send_anonymous_usage_stats") is not False:
         raise PipelineError(
             "dbt's manifest has send_anonymous_usage_stats enabled: the docs page would load a "
             "tracker; set flags.send_anonymous_usage_stats: false in dbt_project/dbt_project.yml"
         )
-    page = offline_page((target / "static_index.html").read_text(encoding="utf-8"))
+    app = _read_text(target / "index.html")
+    page = offline_page(inline_artifacts(app, manifest_text, catalog_text))
 
     out = docs_path(settings)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +123,33 @@ def generate_docs(settings: Settings) -> DocsResult:
         exposures=len(manifest.get("exposures", {})),
         catalog_path=target / "catalog.json",
     )
+
+
+def script_safe_json(text: str) -> str:
+    """JSON text that can sit inside an HTML `<script>`: no `</script>`, `<!--` or `<script`.
+
+    `<`, `>`, `&` and the JavaScript line terminators U+2028/U+2029 become
+    `\\uXXXX` escapes. In JSON they can only occur inside strings, so the
+    text still parses (as JSON and as JavaScript) to exactly the same data.
+    """
+    return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_UNSAFE[m.group(0)], text)
+
+
+def inline_artifacts(app: str, manifest_json: str, catalog_json: str) -> str:
+    """dbt's docs app with the manifest and catalog inlined, as `--static` does, but script-safe.
+
+    One pass over the app, so JSON that happens to contain the other slot's
+    placeholder text is never substituted again.
+    """
+    data = {_MANIFEST_SLOT: manifest_json, _CATALOG_SLOT: catalog_json}
+    for slot in data:
+        if app.count(slot) != 1:
+            raise PipelineError(
+                f"dbt's docs app has {app.count(slot)} {slot} placeholders, expected 1: "
+                "this dbt version inlines artifacts differently; pin the dbt-core version in pyproject.toml"
+            )
+    slots = re.compile("|".join(re.escape(slot) for slot in data))
+    return slots.sub(lambda m: script_safe_json(data[m.group(0)]), app)
 
 
 def offline_page(html: str) -> str:
@@ -125,7 +171,6 @@ def _dbt_docs_generate(settings: Settings) -> None:
     args = [
         "docs",
         "generate",
-        "--static",
         *common_dbt_args(settings, target),
         "--quiet",
     ]
@@ -146,8 +191,9 @@ def _dbt_docs_generate(settings: Settings) -> None:
             f"dbt docs generate failed: {detail}; see {settings.dbt_log_dir / 'dbt.log'} "
             "(`tpch-elt build` must have built the models first)"
         )
-    if not (target / "static_index.html").is_file():
-        raise PipelineError(f"dbt docs generate wrote no {target / 'static_index.html'}")
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        if not (target / name).is_file():
+            raise PipelineError(f"dbt docs generate wrote no {target / name}")
 
 
 def _release_duckdb() -> None:
@@ -162,8 +208,18 @@ def _release_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
         raise PipelineError(f"cannot read {path}: {exc}") from exc
+
+
+def _parse_json(text: str, path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PipelineError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PipelineError(f"cannot read {path}: not a JSON object")
+    return data

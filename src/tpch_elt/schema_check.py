@@ -13,11 +13,17 @@ ingest transaction begins. Policy (README, "Failure cases"):
   not convert losslessly to TPC-H's (e.g. VARCHAR quantities, TIMESTAMP dates).
   Widening an integer or narrowing a decimal that still fits is compatible:
   `load` casts to the canonical type, `ingest` inserts into raw's column.
+* A column name (or a nested field name in its type) holding a control or
+  invisible character, or one of `<`, `>`, `&`, stops the step the same way.
+  An extra column becomes a dbt source column, so its name reaches the docs
+  page's HTML, Slack alerts and terminals. Brackets, quotes and spaces are
+  legal quoted SQL identifiers and stay allowed (every printer escapes them).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +74,12 @@ COLUMN_TYPES: dict[str, str] = {
 
 # Columns the loader adds itself: a file may not bring them.
 RESERVED_COLUMNS = frozenset({"_batch_id", "_loaded_at", "_reject_reason"})
+
+# Markup in HTML (dbt docs, reports) and Slack; never in a column name.
+MARKUP_CHARACTERS = "<>&"
+# Unicode categories refused in a column name: controls (ESC, NUL, newline…),
+# invisible format characters (bidi overrides, zero-width) and line separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 # Integer types by the largest value they hold, for lossless widening.
 _INTEGER_BITS = {
@@ -128,6 +140,28 @@ def read_parquet_sql(path: Path) -> str:
     return f"read_parquet({sql_path(path)}, hive_partitioning = false)"
 
 
+def unsafe_characters(name: str) -> str | None:
+    """What in `name` may not reach HTML, Slack or a terminal (None: nothing)."""
+    controls = any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in name)
+    markup = ", ".join(repr(ch) for ch in sorted({ch for ch in name if ch in MARKUP_CHARACTERS}))
+    found = (["a control or invisible character"] if controls else []) + ([markup] if markup else [])
+    return " and ".join(found) or None
+
+
+def _refuse_unsafe_names(described: list[tuple[str, str]], where: str, table: str) -> None:
+    for name, kind in described:
+        problem = unsafe_characters(name)
+        what = f"column {name!r}"
+        if problem is None and (problem := unsafe_characters(kind)) is not None:
+            what = f"column {name!r} has type {kind!r}, which"
+        if problem is not None:
+            raise PipelineError(
+                f"{where}: {what} holds {problem} (table {table}); a column name may not hold control "
+                "characters or <, >, & (it reaches the docs page, alerts and terminals): "
+                "rename the column in the file, then retry"
+            )
+
+
 def _columns_are(names: list[str], what: str) -> str:
     """`column x is <what>` or `columns x, y are <what>`."""
     if len(names) == 1:
@@ -159,6 +193,7 @@ def check_file(
     found = {str(row[0]).lower(): str(row[1]) for row in described}
     extra = tuple((name, kind_) for name, kind_ in found.items() if name not in spec.columns)
     where = f"{kind} {path}"
+    _refuse_unsafe_names(list(found.items()), where, spec.name)
     reserved = [name for name, _ in extra if name in RESERVED_COLUMNS]
     if reserved:
         raise PipelineError(

@@ -1,7 +1,12 @@
 """`tpch-elt docs`: dbt's documentation site, generated with real dbt from
 the warehouse the session's `tpch-elt run` built, as one HTML file that a
 real browser (Debian Chromium through Playwright) opens from disk with the
-network cut off."""
+network cut off.
+
+The warehouse carries a source column named to break out of the page's
+inline <script> (an extra Parquet column arrives in raw as additive drift,
+and the schema check refuses such names only from now on): the page shows it
+as data and runs nothing of it."""
 
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ import duckdb
 import pytest
 from testkit.browser import requires_chromium
 from testkit.cli import REPO_ROOT, Pipeline, run_cli
+
+LINEITEM = "source.tpch_elt.tpch.lineitem"
+# Undocumented by design (additive drift): the description check leaves it out.
+HOSTILE_COLUMN = "</script><script>window.injected = true</script>"
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ def docs_site(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> D
     for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
         if (pipeline.data_dir / name).exists():
             shutil.copy2(pipeline.data_dir / name, data_dir / name)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        con.execute(f'alter table raw.lineitem add column "{HOSTILE_COLUMN}" varchar')
     proc = run_cli("--data-dir", str(data_dir), "docs", check=True)
     target = data_dir / "dbt" / "docs-target"
     return DocsSite(
@@ -53,13 +64,16 @@ def test_docs_writes_one_self_contained_page_and_says_where(docs_site: DocsSite)
     assert sorted(path.name for path in docs_site.page.parent.iterdir()) == ["index.html"]
     html = docs_site.page.read_text(encoding="utf-8")
     assert len(html) > 1_000_000  # dbt's app plus the inlined manifest and catalog
-    # --static inlined both artifacts: nothing to fetch at run time
+    # both artifacts are inlined: nothing to fetch at run time
     assert "MANIFEST.JSON INLINE DATA" not in html and "CATALOG.JSON INLINE DATA" not in html
     assert docs_site.catalog["metadata"]["generated_at"] in html
     # the usage tracker's loader is gone and telemetry is off in what is inlined
     assert "cloudfront.net" not in html
     assert docs_site.manifest["metadata"]["send_anonymous_usage_stats"] is False
     assert '<meta http-equiv="Content-Security-Policy"' in html
+    # the hostile column is in the catalog, and in the page only as escaped data
+    assert HOSTILE_COLUMN in docs_site.catalog["sources"][LINEITEM]["columns"]
+    assert HOSTILE_COLUMN not in html and "window.injected" in html
 
 
 def test_catalog_has_every_model_with_its_columns(docs_site: DocsSite) -> None:
@@ -107,7 +121,7 @@ def test_every_model_column_source_and_exposure_is_described(docs_site: DocsSite
         missing += [
             f"column {source['name']}.{name}"
             for name in catalog["sources"][uid]["columns"]
-            if name not in documented
+            if name not in documented and name != HOSTILE_COLUMN
         ]
     assert manifest["exposures"], "no exposures"
     for exposure in manifest["exposures"].values():
@@ -168,6 +182,12 @@ def test_docs_page_opens_offline_with_models_and_lineage(docs_site: DocsSite, br
     assert {"mart_orders", *parents} <= names, names
     canvas = page.locator(".launcher-body canvas").first.bounding_box()
     assert canvas is not None and canvas["width"] > 200 and canvas["height"] > 200
+
+    # the source page lists the hostile column by its name, and none of it ran
+    page.goto(f"{docs_site.page.as_uri()}#!/source/{LINEITEM}", wait_until="load")
+    page.locator("h1", has_text="lineitem").wait_for()
+    assert page.get_by_text(HOSTILE_COLUMN, exact=True).count() >= 1
+    assert page.evaluate("() => window.injected") is None
     page.close()
     context.close()
 

@@ -201,3 +201,40 @@ def test_a_column_a_model_starts_selecting_arrives_without_a_full_refresh(
         ][0]
     assert rows[True] == 0, "rows built before the column existed stay NULL"
     assert rows[False] == total_new > 0, "the new batch carries the new column"
+
+
+def test_a_column_named_like_terminal_markup_is_ingested_and_its_warning_printed_as_is(
+    data_dir: Path,
+) -> None:
+    """Brackets are a legal column name: additive drift as any other; the CLI used to
+    raise Rich's MarkupError on the warning after the ingest had committed."""
+    path = target_file(data_dir, "ingest")
+    rewrite(path, "select *, 'web' as \"x[/y]\" from src")
+
+    proc = run_step(data_dir, "ingest")
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (
+        f"warning: {path}: new column x[/y] (VARCHAR) kept in raw.lineitem (earlier rows NULL); "
+        "staging ignores it until a model selects it"
+    )
+    assert "Ingested batch 1" in proc.stdout
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute('select count("x[/y]") from raw.lineitem where _batch_id = 1').fetchall()[0][0] > 0
+
+
+def test_a_column_name_with_markup_or_control_characters_stops_the_ingest(data_dir: Path) -> None:
+    """It would become a dbt source column, shown in the docs page's HTML, alerts and terminals."""
+    before = untouched(data_dir / "warehouse.duckdb")
+    path = target_file(data_dir, "ingest")
+    rewrite(path, "select *, 'x' as \"</script><script>alert(1)</script>\", 'y' as \"bell\x07\" from src")
+
+    proc = run_step(data_dir, "ingest")
+
+    assert proc.returncode == 1
+    assert one_line_error(proc.stderr) == (
+        f"error: batch file {path}: column '</script><script>alert(1)</script>' holds '<', '>' "
+        "(table lineitem); a column name may not hold control characters or <, >, & "
+        "(it reaches the docs page, alerts and terminals): rename the column in the file, then retry"
+    )
+    assert untouched(data_dir / "warehouse.duckdb") == before

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from testkit.cli import BIN_DIR, REPO_ROOT, cli_env, copy_data_dir, run_cli
+from testkit.cli import BIN_DIR, REPO_ROOT, cli_env, copy_data_dir, one_line_error, run_cli
 from testkit.credentials import credential_findings
 
 SF = "0.01"
@@ -122,6 +122,22 @@ def test_no_secret_in_dbt_artifacts_when_the_snowflake_profile_renders_them(tmp_
     assert {"manifest.json", "partial_parse.msgpack", "dbt.log"} <= {p.name for p in files}
     leaks = {str(p.relative_to(tmp_path)): found for p in files if (found := leaks_in(p.read_bytes()))}
     assert leaks == {}
+    assert leaks_in((proc.stdout + proc.stderr).encode()) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"hooks.slack.invalid/services/T0FAKE000/B0FAKE000/{WEBHOOK_TOKEN}",
+        f"https://ops:{WEBHOOK_TOKEN}@hooks.slack.invalid/services/T0FAKE000/B0FAKE000/x",
+    ],
+)
+def test_a_malformed_webhook_url_is_refused_without_echoing_it(url: str, tmp_path: Path) -> None:
+    """The URL is checked before anything is read: one line naming scheme and host at most."""
+    proc = run_cli("--data-dir", str(tmp_path / "data"), "observe", TPCH_ELT_SLACK_WEBHOOK_URL=url)
+    assert proc.returncode == 1
+    line = one_line_error(proc.stderr)
+    assert line.startswith("error: alert webhook URL ") and "TPCH_ELT_SLACK_WEBHOOK_URL" in line, line
     assert leaks_in((proc.stdout + proc.stderr).encode()) == []
 
 
