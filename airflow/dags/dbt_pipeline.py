@@ -15,10 +15,11 @@ dbt-duckdb keeps its database handle open for the life of the process, and
 a subprocess releases the file lock when it exits, whatever executor (or
 `airflow dags test`) runs the task.
 
-Tests. Each model's tests run in the task right after it, with dbt's
-`buildable` indirect selection: a test on several models runs after the
-last of them is built. Tests that no single model's task can run (two
-sibling models, e.g. a reconciliation between marts) run in a
+Tests. Each model has one task that builds it and then runs its tests
+(`dbt build`, Cosmos `TestBehavior.BUILD`: one dbt process per model, not
+two), with dbt's `buildable` indirect selection: a test on several models
+runs after the last of them is built. Tests that no single model's task
+can run (two sibling models, e.g. a reconciliation between marts) run in a
 `cross_model_tests` task closing their layer's group; source tests run
 right after the freshness check.
 
@@ -198,9 +199,9 @@ def layer_of(node: dict[str, Any]) -> str | None:
 
 
 def cross_model_tests(path: Path) -> dict[str, list[str]]:
-    """Per layer, the data tests no single model's test task runs.
+    """Per layer, the data tests no single model's build task runs.
 
-    A model's test task selects the model with `--indirect-selection
+    A model's build task selects the model with `--indirect-selection
     buildable`: it runs a test when every other node the test reads is an
     ancestor of the model. A test on two models neither of which depends on
     the other fits no task; it belongs after its latest layer.
@@ -290,7 +291,7 @@ single_task_args: dict[str, Any] = {
 
 
 def dbt_layer(layer: str) -> DbtTaskGroup:
-    """One Cosmos group per layer: a task per model, its tests right after."""
+    """One Cosmos group per layer: a `dbt build` task per model (the model, then its tests)."""
     group = DbtTaskGroup(
         group_id=layer,
         project_config=ProjectConfig(
@@ -306,7 +307,7 @@ def dbt_layer(layer: str) -> DbtTaskGroup:
             select=[f"path:models/{layer}"],
             # Exposures document the marts' consumers: nothing to run.
             node_converters={DbtResourceType.EXPOSURE: lambda **_: None},
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.BUILD,
             emit_datasets=False,
         ),
         operator_args=dbt_task_args,

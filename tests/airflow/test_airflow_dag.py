@@ -111,11 +111,15 @@ def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(da
     assert len(downstream_closure(dag, "ingest")) == len(dag.tasks) - 1
 
 
-def test_one_run_task_per_model_followed_by_its_test_task(dag, dbt_manifest: Path) -> None:
+def test_one_build_task_per_model_builds_it_then_runs_its_tests(dag, dbt_manifest: Path) -> None:
     layers = models_by_layer(dbt_manifest)
     nodes, _ = manifest_nodes(dbt_manifest)
-    run_tasks = {task_id for task_id in dag.task_ids if task_id.endswith(".run")}
-    assert run_tasks == {f"{layer}.{model}.run" for layer, models in layers.items() for model in models}
+    build_tasks = {task_id for task_id in dag.task_ids if task_id.endswith("_model_build")}
+    assert build_tasks == {
+        f"{layer}.{model}_model_build" for layer, models in layers.items() for model in models
+    }
+    # one dbt process per model (`dbt build`: the model, then its tests), no separate run or test task
+    assert not {task_id for task_id in dag.task_ids if task_id.endswith((".run", ".test"))}
     parents = {
         node["name"]: [nodes[uid]["name"] for uid in node["depends_on"]["nodes"] if uid in nodes]
         for node in nodes.values()
@@ -124,17 +128,14 @@ def test_one_run_task_per_model_followed_by_its_test_task(dag, dbt_manifest: Pat
     layer_of = {model: layer for layer, models in layers.items() for model in models}
     for layer, models in layers.items():
         for model in models:
-            run = dag.get_task(f"{layer}.{model}.run")
-            test = dag.get_task(f"{layer}.{model}.test")
-            assert type(run).__name__ == "DbtRunLocalOperator"
-            assert type(test).__name__ == "DbtTestLocalOperator"
-            assert (run.select, test.select) == (f"fqn:tpch_elt.{layer}.{model}", model)
-            assert test.upstream_task_ids == {run.task_id}
-            assert test.indirect_selection == "buildable"
+            build = dag.get_task(f"{layer}.{model}_model_build")
+            assert type(build).__name__ == "DbtBuildLocalOperator"
+            assert build.select == f"fqn:tpch_elt.{layer}.{model}"
+            assert build.indirect_selection == "buildable"
             # A model is built only after its parents in the layer passed their tests.
             for parent in parents[model]:
                 if layer_of[parent] == layer:
-                    assert f"{layer}.{parent}.test" in run.upstream_task_ids
+                    assert f"{layer}.{parent}_model_build" in build.upstream_task_ids
 
 
 def test_cross_model_tests_close_their_layer(dag, dbt_manifest: Path) -> None:
@@ -150,11 +151,11 @@ def test_cross_model_tests_close_their_layer(dag, dbt_manifest: Path) -> None:
         selected[layer] = set(task.select.split())
         for name in selected[layer]:
             assert len([uid for uid in tests[name]["depends_on"]["nodes"] if uid.startswith("model.")]) > 1
-    # Two sibling staging views: neither model's own test task can run it.
+    # Two sibling staging views: neither model's own build task can run it.
     assert "relationships_stg_dim_nation_region_key__region_key__ref_stg_dim_region_" in selected["staging"]
     # Two sibling marts: after the whole mart layer.
     assert "assert_customer_summary_reconciles_with_orders" in selected["mart"]
-    # int_order_lineitems reads stg_fct_orders: its own test task runs this one.
+    # int_order_lineitems reads stg_fct_orders: its own build task runs this one.
     everything = set().union(*selected.values())
     assert "relationships_int_order_lineitems_order_key__order_key__ref_stg_fct_orders_" not in everything
 
@@ -183,7 +184,7 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
     assert len(hold) == len(release) == 1 and None not in hold | release
     (hold,), (release,) = hold, release
     monkeypatch.setenv("TPCH_ELT_DATA_DIR", str(tmp_path))
-    context = {"ti": SimpleNamespace(task_id="staging.stg_dim_region.run")}
+    context = {"ti": SimpleNamespace(task_id="staging.stg_dim_region_model_build")}
     # Another process (a `tpch-elt build`, say) holds the lock: the task is refused at once.
     holder = subprocess.Popen(
         [
@@ -206,7 +207,7 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
     hold(context)
     try:
         lock = (tmp_path / "warehouse.duckdb.lock").read_text()
-        assert "airflow dbt_pipeline staging.stg_dim_region.run" in lock
+        assert "airflow dbt_pipeline staging.stg_dim_region_model_build" in lock
     finally:
         release(context, None)
     assert (tmp_path / "warehouse.duckdb.lock").read_text() == ""
@@ -251,8 +252,8 @@ def test_snowflake_target_runs_in_parallel_without_the_pool(
     # Reports read the embedded DuckDB warehouse: not on Snowflake. No DuckDB writer lock either.
     assert not {"publish", "observe", "report"} & set(parsed.task_ids)
     assert {task._pre_execute_hook for task in parsed.tasks} == {None}
-    run = parsed.get_task("mart.mart_orders.run")
-    assert run.profile_config.target_name == "snowflake"
+    build = parsed.get_task("mart.mart_orders_model_build")
+    assert build.profile_config.target_name == "snowflake"
 
 
 def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
@@ -267,7 +268,7 @@ def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
             continue  # `tpch-elt build` excludes nothing from its freshness check
         # The CLI's incremental exclusions (tag:daily, tag:full_history) when the plan says so.
         assert plan in task.exclude and "['exclude']" in task.exclude, task.task_id
-        if task.task_id.endswith(".run"):
+        if task.task_id.endswith("_model_build"):
             assert plan in task.full_refresh
 
 
