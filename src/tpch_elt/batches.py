@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from tpch_elt.errors import PipelineError
+from tpch_elt.errors import PipelineError, first_line
 
 PLAN_FILE = "plan.json"
 BATCH_TABLES = ("orders", "lineitem")
@@ -195,7 +195,7 @@ def plan_batches(
         write_plan(scratch, plan)
         _swap_in(scratch, target)
     except duckdb.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise PipelineError(
             f"cannot split {landing_dir / 'orders.parquet'} into arrival batches ({reason}): "
             "run `tpch-elt generate --force` with the same options to regenerate the landing files"

@@ -7,3 +7,9 @@ class PipelineError(Exception):
     The message names the file, table or column involved and what to do;
     the CLI prints it on one line and exits non-zero.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

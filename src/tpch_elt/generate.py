@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from tpch_elt.batches import BATCH_TABLES, plan_batches, remove_scratch, validate_split
-from tpch_elt.errors import PipelineError
+from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.lock import landing_lock, warehouse_lock
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
@@ -79,7 +79,7 @@ def parquet_row_count(path: Path) -> int:
                 "select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [str(path)]
             ).fetchone()
     except duckdb.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise PipelineError(
             f"landing file {path} is unreadable ({reason}): delete it and run `tpch-elt generate` again "
             "(if it was just generated, check that the disk has free space)"

@@ -51,7 +51,7 @@ from typing import Any
 
 import duckdb
 
-from tpch_elt.errors import PipelineError
+from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, transaction
 
@@ -409,11 +409,6 @@ def _period_seconds(threshold: Mapping[str, Any] | None) -> float | None:
     return float(threshold["count"]) * unit if unit else None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 # -- the manifest ------------------------------------------------------------------
 
 
@@ -741,7 +736,7 @@ def failing_sample(con: duckdb.DuckDBPyConnection, compiled_sql: str) -> tuple[s
             f"select to_json(failing) from (select * from (\n{body}\n) limit {SAMPLE_ROWS}) as failing"
         ).fetchall()
     except duckdb.Error as exc:
-        return None, _first_line(exc)[:500]
+        return None, first_line(exc)[:500]
     items: list[Any] = []
     size = 2
     for (text,) in rows:
@@ -1096,7 +1091,7 @@ def record_dbt_invocation(settings: Settings, dbt_result: Any) -> RecordOutcome 
     except Exception as exc:
         print(
             f"warning: observability history not recorded for this dbt invocation "
-            f"({_first_line(exc)}); the build result is unaffected",
+            f"({first_line(exc)}); the build result is unaffected",
             file=sys.stderr,
         )
         return None

@@ -61,7 +61,7 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
-from tpch_elt.errors import PipelineError
+from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
@@ -136,8 +136,7 @@ def _reason(exc: BaseException) -> str:
     """The first line of an error, with the file an OSError was about."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)
 
 
 def ensure_publications_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from tpch_elt import __version__
-from tpch_elt.errors import PipelineError
+from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.publish import published_path
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse import connect, table_exists
@@ -309,9 +309,9 @@ def write_reports(
             try:
                 content = page.render(con)
             except duckdb.Error as exc:
-                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                reason = first_line(exc)
                 raise PipelineError(
-                    f"report page {page.filename}: {first_line}; rebuild the marts with "
+                    f"report page {page.filename}: {reason}; rebuild the marts with "
                     "`tpch-elt build --full-tests`"
                 ) from exc
             subtitle = f"Generated {esc(generated)} from {esc(sources[page.reads].name)}"

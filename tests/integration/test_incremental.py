@@ -62,6 +62,22 @@ def test_incremental_build_equals_full_refresh(pipeline: Pipeline, tmp_path: Pat
 SF = "0.01"
 
 
+def _generate(data_dir: Path, initial_fraction: str, batches: str) -> None:
+    """`tpch-elt generate` at SF into `data_dir`, split into arrival batches."""
+    run_cli(
+        "--data-dir",
+        str(data_dir),
+        "generate",
+        "-s",
+        SF,
+        "--initial-fraction",
+        initial_fraction,
+        "--batches",
+        batches,
+        check=True,
+    )
+
+
 def _copy_parquet(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
     con.execute(f"copy ({sql}) to '{path}' (format parquet)")
 
@@ -229,18 +245,7 @@ def test_reingesting_a_batch_changes_nothing(odd_arrivals: dict, tmp_path: Path)
 
 def test_batches_must_arrive_in_order(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    run_cli(
-        "--data-dir",
-        str(data_dir),
-        "generate",
-        "-s",
-        SF,
-        "--initial-fraction",
-        "0.8",
-        "--batches",
-        "3",
-        check=True,
-    )
+    _generate(data_dir, "0.8", "3")
     run_cli("--data-dir", str(data_dir), "load", "-s", SF, check=True)
     proc = run_cli("--data-dir", str(data_dir), "ingest", "--batch", "3")
     assert proc.returncode == 1
@@ -257,18 +262,7 @@ def test_a_batch_plan_rewritten_after_load_is_refused_and_no_order_is_skipped(
     warehouse = data_dir / "warehouse.duckdb"
     landing = data_dir / "landing" / f"sf={SF}"
     before = raw_exactly(warehouse)
-    run_cli(
-        "--data-dir",
-        str(data_dir),
-        "generate",
-        "-s",
-        SF,
-        "--initial-fraction",
-        "0.9",
-        "--batches",
-        "2",
-        check=True,
-    )
+    _generate(data_dir, "0.9", "2")
 
     proc = run_cli("--data-dir", str(data_dir), "ingest")
     assert proc.returncode == 1, proc.stdout
@@ -277,32 +271,10 @@ def test_a_batch_plan_rewritten_after_load_is_refused_and_no_order_is_skipped(
     assert f"run `tpch-elt generate -s {SF} --initial-fraction 0.8 --batches 2` to restore it" in line
     assert raw_exactly(warehouse) == before
 
-    run_cli(
-        "--data-dir",
-        str(data_dir),
-        "generate",
-        "-s",
-        SF,
-        "--initial-fraction",
-        "0.8",
-        "--batches",
-        "2",
-        check=True,
-    )
+    _generate(data_dir, "0.8", "2")
     run_cli("--data-dir", str(data_dir), "ingest", "--all", check=True)
     # a batch already ingested is part of the contract too: re-splitting it is refused
-    run_cli(
-        "--data-dir",
-        str(data_dir),
-        "generate",
-        "-s",
-        SF,
-        "--initial-fraction",
-        "0.8",
-        "--batches",
-        "3",
-        check=True,
-    )
+    _generate(data_dir, "0.8", "3")
     refused = one_line_error(run_cli("--data-dir", str(data_dir), "ingest").stderr)
     assert "changed batch 1 (ingested: keys" in refused
     with duckdb.connect(str(warehouse), read_only=True) as con:
