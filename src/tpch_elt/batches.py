@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from tpch_elt.durable import fsync
 from tpch_elt.errors import PipelineError, first_line
 
 PLAN_FILE = "plan.json"
@@ -121,14 +122,6 @@ def remove_scratch(landing_dir: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _fsync(path: Path, *, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_plan(folder: Path, plan: BatchPlan) -> Path:
     """Write `folder/plan.json` atomically: a temp file, fsync, os.replace, fsync the folder."""
     path = folder / PLAN_FILE
@@ -138,7 +131,7 @@ def write_plan(folder: Path, plan: BatchPlan) -> Path:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    _fsync(folder, directory=True)
+    fsync(folder)
     return path
 
 
@@ -189,9 +182,9 @@ def plan_batches(
     try:
         plan = _split(landing_dir, scratch, scale_factor, initial_fraction, batches)
         for path in scratch.glob("*/*.parquet"):
-            _fsync(path)
+            fsync(path)
         for folder in scratch.iterdir():
-            _fsync(folder, directory=True)
+            fsync(folder)
         write_plan(scratch, plan)
         _swap_in(scratch, target)
     except duckdb.Error as exc:
@@ -224,7 +217,7 @@ def _swap_in(scratch: Path, target: Path) -> None:
             os.rename(aside / target.name, target)  # the old plan and batches back in place
             shutil.rmtree(aside, ignore_errors=True)
         raise
-    _fsync(target.parent, directory=True)
+    fsync(target.parent)
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
 

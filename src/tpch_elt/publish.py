@@ -61,6 +61,7 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
+from tpch_elt.durable import fsync as _fsync
 from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
@@ -609,12 +610,3 @@ def _collect_garbage(store: Path, records: list[_Record]) -> None:
         for old in _records_dir(store).glob("*.json"):
             if old.stem.isdigit() and int(old.stem) < oldest_kept:
                 old.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file, or a directory's entries (a rename or a new file in it), to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
