@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from testkit import parse_cache
 from testkit.browser import launch
 from testkit.cli import (
     E2E_BATCHES,
@@ -32,7 +33,7 @@ from testkit.cli import (
     Pipeline,
     run_cli,
 )
-from testkit.shared import build_once
+from testkit.shared import build_once, shared_root
 from testkit.tiers import fast_tier_guard
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -101,6 +102,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 f"({pytest.__version__}): tests sharing a module fixture would build it on every worker; "
                 "install the versions pyproject.toml pins"
             )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Where this run's dbt parse is kept for every data dir (testkit.parse_cache)."""
+    parse_cache.shared_dir = shared_root(session.config._tmp_path_factory)  # type: ignore[attr-defined]
 
 
 # --- the fast tier's guard, around every phase of a fast test (testkit.tiers) ------------------

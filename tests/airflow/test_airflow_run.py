@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from testkit.airflow import (
     quiet_env,
     stack,
 )
+from testkit.cli import copy_data_dir
 
 RUN_TIMEOUT = 1500  # seconds: 60 tasks, each a dbt process, on 2 busy cores
 SCREENSHOT = Path("/tmp/airflow_ui.png")
@@ -51,9 +51,7 @@ BUILD_SUFFIX = "_model_build"
 
 
 def copy_data(prepared: Path, tmp: Path) -> Path:
-    data_dir = tmp / "data"
-    shutil.copytree(prepared, data_dir, ignore=shutil.ignore_patterns("*.lock"))
-    return data_dir
+    return copy_data_dir(prepared, tmp / "data")
 
 
 def cli_build_tests(tmp: Path, exclude: str) -> int:

@@ -536,7 +536,7 @@ def test_quarantined_records_keep_the_delivered_values(bad_load: Crafted) -> Non
 
 def test_reloading_replaces_the_quarantine_with_the_new_loads(bad_load: Crafted, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(bad_load.data_dir, data_dir)
+    copy_data_dir(bad_load.data_dir, data_dir)
     assert _quarantine(data_dir, 0) == bad_load.expected
     proc = run_cli("--data-dir", str(data_dir), "load", "-s", TINY_SF, check=True)
     assert _quarantine(data_dir, 0) == bad_load.expected, "a reload must not double the quarantine"
@@ -549,7 +549,7 @@ def test_a_batch_with_bad_rows_still_builds_and_publishes_its_good_orders(
     """Quarantine keeps orders whole, so every test passes on what is left,
     the good orders are published and no order with a rejected line is."""
     data_dir = tmp_path / "data"
-    shutil.copytree(bad_ingest.data_dir, data_dir)
+    copy_data_dir(bad_ingest.data_dir, data_dir)
     proc = run_cli("--data-dir", str(data_dir), "build")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "published" in proc.stdout and "not published" not in proc.stdout, proc.stdout

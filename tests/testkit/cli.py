@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from testkit import parse_cache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTS_DIR = REPO_ROOT / "tests"
@@ -44,6 +47,7 @@ def run_cli(
     *args: str, cwd: Path | None = None, check: bool = False, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed `tpch-elt` exactly as a user would."""
+    _seed_parse(args)
     proc = subprocess.run(
         [str(BIN_DIR / "tpch-elt"), *args],
         cwd=cwd or REPO_ROOT,
@@ -61,8 +65,23 @@ def run_cli(
     return proc
 
 
+def _option(args: tuple[str, ...], name: str) -> Path | None:
+    for option, value in itertools.pairwise(args):
+        if option == name:
+            return Path(value)
+    return None
+
+
+def _seed_parse(args: tuple[str, ...]) -> None:
+    """dbt's parse of the project, made once per run, for the data dir these arguments name."""
+    data_dir = _option(args, "--data-dir")
+    if data_dir is not None:
+        parse_cache.seed(data_dir, _option(args, "--warehouse"))
+
+
 def start_cli(*args: str) -> subprocess.Popen[str]:
     """Start `tpch-elt` in its own process group (os.killpg reaches dbt too)."""
+    _seed_parse(args)
     return start_in_repo([str(BIN_DIR / "tpch-elt"), *args])
 
 
@@ -82,6 +101,7 @@ def start_in_repo(command: list[str]) -> subprocess.Popen[str]:
 def copy_data_dir(source: Path, destination: Path) -> Path:
     """A private copy of a shared data directory (never its lock files)."""
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("*.lock"))
+    parse_cache.retarget(source, destination)
     return destination
 
 
