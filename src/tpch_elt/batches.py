@@ -26,6 +26,7 @@ import duckdb
 
 from tpch_elt.durable import fsync
 from tpch_elt.errors import PipelineError, first_line
+from tpch_elt.warehouse import quote_literal
 
 PLAN_FILE = "plan.json"
 BATCH_TABLES = ("orders", "lineitem")
@@ -135,10 +136,6 @@ def write_plan(folder: Path, plan: BatchPlan) -> Path:
     return path
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _complete(landing_dir: Path, plan: BatchPlan) -> bool:
     return all(
         (batch_dir(landing_dir, b.batch_id) / f"{table}.parquet").is_file()
@@ -229,7 +226,7 @@ def _split(
     orders = landing_dir / "orders.parquet"
     lineitem = landing_dir / "lineitem.parquet"
     with duckdb.connect() as con:
-        total = con.execute(f"select count(*) from read_parquet({_quote(orders)})").fetchall()[0][0]
+        total = con.execute(f"select count(*) from read_parquet({quote_literal(orders)})").fetchall()[0][0]
         initial_orders = int(total * initial_fraction)
         if initial_orders < 1 or total - initial_orders < batches:
             raise PipelineError(
@@ -244,7 +241,7 @@ def _split(
             select
                 o_orderkey,
                 row_number() over (order by o_orderkey) as key_rank
-            from read_parquet({_quote(orders)})
+            from read_parquet({quote_literal(orders)})
             """
         )
         initial_max = con.execute(
@@ -285,10 +282,10 @@ def _split(
                     f"""
                     copy (
                         -- no Hive partitions: `sf=N` in the path is not a column of the batch
-                        select * from read_parquet({_quote(source)}, hive_partitioning = false)
+                        select * from read_parquet({quote_literal(source)}, hive_partitioning = false)
                         where {key} between {batch.min_order_key} and {batch.max_order_key}
                         order by {key}
-                    ) to {_quote(out / f"{table}.parquet")} (format parquet)
+                    ) to {quote_literal(out / f"{table}.parquet")} (format parquet)
                     """
                 )
     return plan

@@ -53,7 +53,7 @@ import duckdb
 
 from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect, transaction
+from tpch_elt.warehouse import connect, quote_ident, transaction
 
 SCHEMA = "observability"
 # Failing rows kept per failing test, and the cap on their JSON text.
@@ -380,10 +380,6 @@ def _ts(value: Any) -> datetime | None:
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def relation_sql(relation: str) -> str:

@@ -47,12 +47,11 @@ from tpch_elt.rules import (
     drop_checked,
     ensure_quarantine_table,
     quarantine_rejected,
-    quote_ident,
 )
 from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import table as table_spec
-from tpch_elt.warehouse import connect, table_exists, transaction
+from tpch_elt.warehouse import connect, quote_ident, table_exists, transaction
 
 __all__ = ["QUARANTINE_TABLE", "IngestResult", "ensure_quarantine_table", "ingest", "status"]
 

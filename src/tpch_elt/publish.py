@@ -65,7 +65,7 @@ from tpch_elt.durable import fsync as _fsync
 from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect, table_exists
+from tpch_elt.warehouse import connect, quote_ident, quote_literal, table_exists
 
 MART_SCHEMA = "mart"
 PUBLICATION_TABLE = "publication"
@@ -123,14 +123,6 @@ def segments_dir(warehouse: Path) -> Path:
     if catalog.suffix == ".duckdb":
         return catalog.with_suffix("")  # warehouse.published/ (ends in .published)
     return catalog.with_name(catalog.name + ".segments")  # x.published.db.segments/
-
-
-def _quote(value: str | Path) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _reason(exc: BaseException) -> str:
@@ -498,7 +490,7 @@ def _write_mart(
     full_refresh: bool,
 ) -> tuple[list[_Segment], int]:
     """Write the segment(s) that hold `name` after this build; return them and the bytes written."""
-    relation = f"{MART_SCHEMA}.{_ident(name)}"
+    relation = f"{MART_SCHEMA}.{quote_ident(name)}"
     folder = store / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{number:06d}.parquet"
@@ -507,12 +499,12 @@ def _write_mart(
         watermark = max((s.max_batch_id for s in had if s.max_batch_id is not None), default=None)
         if watermark is not None:
             new_rows = f"select * from {relation} where {BATCH_COLUMN} > {int(watermark)}"
-            files = "[" + ", ".join(_quote(store / s.path) for s in had) + "]"
+            files = "[" + ", ".join(quote_literal(store / s.path) for s in had) + "]"
             # Do the new rows replace published ones (a late line for an
             # order published earlier)? Then rewrite; otherwise append.
             replaced = con.execute(
                 f"select count(*) from ({new_rows}) as n "
-                f"where n.{_ident(key)} in (select {_ident(key)} from read_parquet({files}))"
+                f"where n.{quote_ident(key)} in (select {quote_ident(key)} from read_parquet({files}))"
             ).fetchall()[0][0]
             published_rows = sum(s.rows for s in had)
             still = con.execute(
@@ -530,19 +522,21 @@ def _write_mart(
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> tuple[int, int | None]:
     partial = path.with_name(path.name + ".partial")
-    con.execute(f"copy ({query}) to {_quote(partial)} (format parquet, compression zstd)")
+    con.execute(f"copy ({query}) to {quote_literal(partial)} (format parquet, compression zstd)")
     _fsync(partial)
     os.replace(partial, path)
     _fsync(path.parent)  # the rename is durable before a catalog names the segment
     top = f"max({BATCH_COLUMN})" if _has_batch_column(con, path) else "null"
-    rows, batch = con.execute(f"select count(*), {top} from read_parquet({_quote(path)})").fetchall()[0]
+    rows, batch = con.execute(f"select count(*), {top} from read_parquet({quote_literal(path)})").fetchall()[
+        0
+    ]
     return int(rows), None if batch is None else int(batch)
 
 
 def _has_batch_column(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     return bool(
         con.execute(
-            f"select count(*) from parquet_schema({_quote(path)}) where name = ?", [BATCH_COLUMN]
+            f"select count(*) from parquet_schema({quote_literal(path)}) where name = ?", [BATCH_COLUMN]
         ).fetchall()[0][0]
     )
 
@@ -556,9 +550,9 @@ def _write_catalog(
         for segment in segments:
             by_mart.setdefault(segment.mart, []).append(str(store / segment.path))
         for mart, files in sorted(by_mart.items()):
-            listed = "[" + ", ".join(_quote(f) for f in files) + "]"
+            listed = "[" + ", ".join(quote_literal(f) for f in files) + "]"
             cat.execute(
-                f"create view {MART_SCHEMA}.{_ident(mart)} as "
+                f"create view {MART_SCHEMA}.{quote_ident(mart)} as "
                 f"select * from read_parquet({listed}, union_by_name = true)"
             )
         cat.execute(

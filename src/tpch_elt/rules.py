@@ -40,6 +40,7 @@ import duckdb
 
 from tpch_elt.schema_check import expected_type
 from tpch_elt.tpch import table as table_spec
+from tpch_elt.warehouse import quote_ident
 
 QUARANTINE_TABLE = "raw._quarantine"
 
@@ -309,7 +310,3 @@ def columns_sql(table: str, extra: tuple[tuple[str, str], ...]) -> str:
     spec = table_spec(table)
     cast = [f"cast({c} as {expected_type(c)}) as {c}" for c in spec.columns]
     return ", ".join(cast + [quote_ident(name) for name, _ in extra])
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -31,6 +31,7 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.tpch import TableSpec
+from tpch_elt.warehouse import quote_literal
 
 # The types `tpchgen-cli` writes (DuckDB names); raw holds exactly these.
 COLUMN_TYPES: dict[str, str] = {
@@ -131,13 +132,9 @@ class FileSchema:
     extra: tuple[tuple[str, str], ...]  # (column, DuckDB type), file order
 
 
-def sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def read_parquet_sql(path: Path) -> str:
     """`read_parquet` of one file, without Hive partitions (`sf=…` in the path is no column)."""
-    return f"read_parquet({sql_path(path)}, hive_partitioning = false)"
+    return f"read_parquet({quote_literal(path)}, hive_partitioning = false)"
 
 
 def unsafe_characters(name: str) -> str | None:

@@ -33,6 +33,7 @@ from tpch_elt.history import SCHEMA, ensure_schema
 from tpch_elt.schema_check import check_file
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES
+from tpch_elt.warehouse import quote_ident, quote_literal
 
 SCRIPT_BREAKER = "</script><script>document.title='pwned'</script><!--"
 HOSTILE_NAMES = [SCRIPT_BREAKER, "</SCRIPT ><img src=x onerror=alert(1)>", "a\u2028b\u2029c & <!-- d"]
@@ -359,3 +360,14 @@ def test_an_error_from_data_prints_as_one_line_and_exits_1(terminal: io.StringIO
         cli._guard(step)
     assert caught.value.exit_code == 1
     assert terminal.getvalue() == "error: batch file /d/[/x]\\x1b[31m.parquet: column 'x[/y]\\x0az' is bad\n"
+
+
+def test_names_and_values_from_data_reach_sql_only_quoted() -> None:
+    """tpch_elt.warehouse's two quoting helpers: what goes in is what DuckDB stores."""
+    name = 'o_"note"; drop table t --'
+    value = "it's'); drop table t --"
+    with duckdb.connect() as con:
+        con.execute(f"create table t ({quote_ident(name)} varchar)")
+        con.execute(f"insert into t values ({quote_literal(value)})")
+        assert con.execute("select * from t").fetchall() == [(value,)]
+        assert [row[0] for row in con.execute("describe t").fetchall()] == [name]
