@@ -26,6 +26,7 @@ import duckdb
 
 from tpch_elt.durable import fsync
 from tpch_elt.errors import PipelineError, first_line
+from tpch_elt.schema_check import read_parquet_sql
 from tpch_elt.warehouse import quote_literal
 
 PLAN_FILE = "plan.json"
@@ -281,8 +282,7 @@ def _split(
                 con.execute(
                     f"""
                     copy (
-                        -- no Hive partitions: `sf=N` in the path is not a column of the batch
-                        select * from read_parquet({quote_literal(source)}, hive_partitioning = false)
+                        select * from {read_parquet_sql(source)}
                         where {key} between {batch.min_order_key} and {batch.max_order_key}
                         order by {key}
                     ) to {quote_literal(out / f"{table}.parquet")} (format parquet)

@@ -61,7 +61,7 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
-from tpch_elt.durable import fsync as _fsync
+from tpch_elt.durable import fsync
 from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
@@ -309,10 +309,10 @@ def _write_record(store: Path, record: _Record) -> Path:
         ),
         encoding="utf-8",
     )
-    _fsync(partial)
+    fsync(partial)
     os.replace(partial, path)
-    _fsync(folder)
-    _fsync(store)
+    fsync(folder)
+    fsync(store)
     return path
 
 
@@ -422,8 +422,8 @@ def _publish(
                 segments += new
                 written_bytes += size
             # The new segments' names are durable before any catalog names them.
-            _fsync(store)
-            _fsync(store.parent)
+            fsync(store)
+            fsync(store.parent)
             publication = Publication(
                 target,
                 number,
@@ -435,7 +435,7 @@ def _publish(
                 written_bytes,
             )
             _write_catalog(scratch, store, segments, publication, warehouse=settings.warehouse_path)
-            _fsync(scratch)
+            fsync(scratch)
             record = _Record(publication, segments, scratch.stat().st_ino)
             record_file = _write_record(store, record)
             try:
@@ -445,7 +445,7 @@ def _publish(
                     record_file.unlink(missing_ok=True)  # this catalog never went live
                 raise
             live = publication
-            _fsync(target.parent)
+            fsync(target.parent)
             ensure_publications_table(con)
             con.execute(
                 f"insert into {PUBLICATIONS} values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -523,13 +523,12 @@ def _write_mart(
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> tuple[int, int | None]:
     partial = path.with_name(path.name + ".partial")
     con.execute(f"copy ({query}) to {quote_literal(partial)} (format parquet, compression zstd)")
-    _fsync(partial)
+    fsync(partial)
     os.replace(partial, path)
-    _fsync(path.parent)  # the rename is durable before a catalog names the segment
+    fsync(path.parent)  # the rename is durable before a catalog names the segment
     top = f"max({BATCH_COLUMN})" if _has_batch_column(con, path) else "null"
-    rows, batch = con.execute(f"select count(*), {top} from read_parquet({quote_literal(path)})").fetchall()[
-        0
-    ]
+    count = f"select count(*), {top} from read_parquet({quote_literal(path)})"
+    rows, batch = con.execute(count).fetchall()[0]
     return int(rows), None if batch is None else int(batch)
 
 

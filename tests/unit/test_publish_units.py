@@ -154,9 +154,9 @@ def test_segment_folders_are_synced_before_the_catalog_names_them(
     catalog = published_path(settings.warehouse_path)
     store = segments_dir(settings.warehouse_path)
     events: list[tuple[str, Path]] = []
-    real_fsync, real_replace = publishing._fsync, os.replace
+    real_fsync, real_replace = publishing.fsync, os.replace
     monkeypatch.setattr(
-        publishing, "_fsync", lambda path: (events.append(("fsync", Path(path))), real_fsync(path))
+        publishing, "fsync", lambda path: (events.append(("fsync", Path(path))), real_fsync(path))
     )
     monkeypatch.setattr(
         publishing.os,
