@@ -271,7 +271,7 @@ def ensure_warehouse(env: Mapping[str, str], scale_factor: str, batches: int) ->
             "TPCH_ELT_DATA_DIR is not set: point it at the directory for landing files and the warehouse"
         )
     from tpch_elt.settings import Settings
-    from tpch_elt.warehouse import connect, table_exists
+    from tpch_elt.warehouse.connection import connect, table_exists
 
     settings = Settings(
         data_dir=Path(env["TPCH_ELT_DATA_DIR"]),

@@ -124,14 +124,14 @@ _held: dict[str, ExitStack] = {}
 
 
 def hold_warehouse(context: Any) -> None:
-    """Before a dbt task: take the CLI's writer lock (tpch_elt.lock) for its dbt process.
+    """Before a dbt task: take the CLI's writer lock (tpch_elt.warehouse.lock) for its dbt process.
 
     The pool already serialises the DAG's own tasks; the lock also keeps a
     `tpch-elt build` started by hand and a DAG run apart: whichever comes
     second fails at once, saying who holds the warehouse, and nothing is
     half-written. The kernel releases the lock if the task process dies.
     """
-    from tpch_elt.lock import warehouse_lock
+    from tpch_elt.warehouse.lock import warehouse_lock
 
     held = ExitStack()
     purpose = f"airflow {DAG_ID} {context['ti'].task_id}"
@@ -170,7 +170,7 @@ def record_history(project_dir: str, context: Any = None, **_: Any) -> None:
     task holds the writer lock, and never fails the task: a recording
     problem is one warning line.
     """
-    from tpch_elt.history import enabled, record_run_part
+    from tpch_elt.observability.history import enabled, record_run_part
 
     settings = pipeline_settings()
     if settings.target != "dev" or not enabled() or context is None:
@@ -333,7 +333,7 @@ def ingest(dag_run: Any = None) -> dict[str, Any]:
     Keyed by the DAG run: a retry of a run whose ingest already committed
     answers "already loaded" for that batch instead of taking the next one.
     """
-    from tpch_elt.ingest import ingest as run_ingest
+    from tpch_elt.load.ingest import ingest as run_ingest
 
     result = run_ingest(pipeline_settings(), run_key=ingest_run_key(dag_run))
     log.info(
@@ -347,7 +347,7 @@ def ingest(dag_run: Any = None) -> dict[str, Any]:
 
 
 def ingest_run_key(dag_run: Any) -> str | None:
-    """The key `tpch_elt.ingest.ingest` remembers a run's batch by."""
+    """The key `tpch_elt.load.ingest.ingest` remembers a run's batch by."""
     run_id = getattr(dag_run, "run_id", None)
     return f"airflow {DAG_ID} {run_id}" if run_id else None
 
@@ -361,8 +361,8 @@ def is_daily_sweep(run_type: Any, logical_date: datetime | None, asked: bool) ->
 @task(task_id=PLAN_TASK_ID, pool=pool)
 def plan_build(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, str]:
     """The CLI's build plan, as `tpch-elt build` (or, daily, `build --full-tests`) makes it."""
-    from tpch_elt.build import INCREMENTAL_SKIPS
-    from tpch_elt.build import plan_build as make_plan
+    from tpch_elt.transform.build import INCREMENTAL_SKIPS
+    from tpch_elt.transform.build import plan_build as make_plan
 
     asked = bool((params or {}).get("full_tests"))
     full_tests = is_daily_sweep(dag_run.run_type, dag_run.logical_date, asked)
@@ -388,9 +388,9 @@ def publish(ti: Any = None) -> str:
 
     Publishes the marts this run rebuilt (on incremental runs the daily
     marts are carried over from the last snapshot), as `tpch-elt build`
-    does after a passing build (tpch_elt.publish).
+    does after a passing build (tpch_elt.publish.publication).
     """
-    from tpch_elt.publish import publish as publish_marts
+    from tpch_elt.publish.publication import publish as publish_marts
 
     decided = ti.xcom_pull(task_ids=PLAN_TASK_ID) or {}
     skipped = {
@@ -433,10 +433,10 @@ def observe(ti: Any = None, dag_run: Any = None) -> dict[str, int]:
     run stops before publishing. Anomalies alert and show in the report;
     they do not fail the run: the tests gate publication.
     """
-    from tpch_elt.alerts import AlertSettings
-    from tpch_elt.history import close_run, enabled
-    from tpch_elt.lock import warehouse_lock
-    from tpch_elt.observe import observe as run_observe
+    from tpch_elt.observability.alerts import AlertSettings
+    from tpch_elt.observability.history import close_run, enabled
+    from tpch_elt.observability.observe import observe as run_observe
+    from tpch_elt.warehouse.lock import warehouse_lock
 
     settings = pipeline_settings()
     if settings.target != "dev" or not enabled():
@@ -476,7 +476,7 @@ def observe(ti: Any = None, dag_run: Any = None) -> dict[str, int]:
 @task(pool=pool)
 def report() -> str:
     """`tpch-elt report`: the offline HTML reports, from the marts just built."""
-    from tpch_elt.report import default_pages, write_reports
+    from tpch_elt.reports.pages import default_pages, write_reports
 
     result = write_reports(pipeline_settings(), default_pages())
     log.info("reports in %s: %s", result.directory, ", ".join(page.path.name for page in result.pages))

@@ -23,28 +23,28 @@ from rich.progress import (
 from rich.table import Table
 
 from tpch_elt import __version__
-from tpch_elt.alerts import AlertSettings
-from tpch_elt.batches import read_plan, validate_split
-from tpch_elt.build import BuildSummary
-from tpch_elt.build import build as run_build
-from tpch_elt.docs import generate_docs
 from tpch_elt.errors import PipelineError
-from tpch_elt.generate import generate as run_generate
-from tpch_elt.generate import parse_scale_factor
-from tpch_elt.history import enabled as observability_enabled
-from tpch_elt.ingest import IngestResult
-from tpch_elt.ingest import ingest as run_ingest
-from tpch_elt.ingest import status as read_status
-from tpch_elt.load import load as run_load
-from tpch_elt.lock import warehouse_lock
-from tpch_elt.observe import ObserveResult
-from tpch_elt.observe import observe as run_observe
-from tpch_elt.publish import describe as describe_publication
-from tpch_elt.publish import published_path, published_rows
-from tpch_elt.report import ReportResult, default_pages, held_by_another_process, write_reports
+from tpch_elt.extract.batches import read_plan, validate_split
+from tpch_elt.extract.generate import generate as run_generate
+from tpch_elt.extract.generate import parse_scale_factor
+from tpch_elt.load.full_load import load as run_load
+from tpch_elt.load.ingest import IngestResult
+from tpch_elt.load.ingest import ingest as run_ingest
+from tpch_elt.load.ingest import status as read_status
+from tpch_elt.observability.alerts import AlertSettings
+from tpch_elt.observability.history import enabled as observability_enabled
+from tpch_elt.observability.observe import ObserveResult
+from tpch_elt.observability.observe import observe as run_observe
+from tpch_elt.publish.publication import describe as describe_publication
+from tpch_elt.publish.publication import published_path, published_rows
+from tpch_elt.reports.pages import ReportResult, default_pages, held_by_another_process, write_reports
 from tpch_elt.settings import DEFAULT_THREADS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
-from tpch_elt.warehouse import connect, table_exists
+from tpch_elt.transform.build import BuildSummary
+from tpch_elt.transform.build import build as run_build
+from tpch_elt.transform.docs import generate_docs
+from tpch_elt.warehouse.connection import connect, table_exists
+from tpch_elt.warehouse.lock import warehouse_lock
 
 console = Console()
 err_console = Console(stderr=True)

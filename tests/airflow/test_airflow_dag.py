@@ -190,7 +190,7 @@ def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
         [
             sys.executable,
             "-c",
-            "import sys; from pathlib import Path; from tpch_elt.lock import warehouse_lock\n"
+            "import sys; from pathlib import Path; from tpch_elt.warehouse.lock import warehouse_lock\n"
             f"with warehouse_lock(Path({str(tmp_path / 'warehouse.duckdb')!r}), 'build'):\n"
             "    print('held', flush=True); sys.stdin.readline()",
         ],
@@ -273,7 +273,7 @@ def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
 
 
 def test_the_daily_sweep_is_the_midnight_run_or_asked_for(dag) -> None:
-    from tpch_elt.build import INCREMENTAL_SKIPS
+    from tpch_elt.transform.build import INCREMENTAL_SKIPS
 
     assert INCREMENTAL_SKIPS  # what incremental runs leave to the sweep
     sweep = dag.get_task("plan_build").python_callable.__globals__["is_daily_sweep"]

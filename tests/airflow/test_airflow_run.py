@@ -214,7 +214,7 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
     # wait for the daily sweep.
     import sqlite3
 
-    from tpch_elt.build import INCREMENTAL_SKIPS
+    from tpch_elt.transform.build import INCREMENTAL_SKIPS
 
     with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
         (rendered,) = db.execute(

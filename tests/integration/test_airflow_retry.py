@@ -1,7 +1,7 @@
 """An Airflow task retried after a failure is idempotent (issue 8).
 
 Python level, no Airflow started: the DAG's `ingest` and `plan_build` tasks
-are thin wrappers over `tpch_elt.ingest.ingest` and `tpch_elt.build.plan_build`
+are thin wrappers over `tpch_elt.load.ingest.ingest` and `tpch_elt.transform.build.plan_build`
 (checked below against the DAG file), so retrying a task is calling its
 callable again with the same DAG run.
 """
@@ -17,9 +17,9 @@ from testkit.airflow import DAG_FILE
 from testkit.cli import copy_data_dir
 from testkit.warehouse import untouched
 
-from tpch_elt.build import plan_build
-from tpch_elt.ingest import ingest
+from tpch_elt.load.ingest import ingest
 from tpch_elt.settings import Settings
+from tpch_elt.transform.build import plan_build
 
 RUN = "airflow dbt_pipeline scheduled__2026-11-27T04:00:00+00:00"
 NEXT_RUN = "airflow dbt_pipeline scheduled__2026-11-27T08:00:00+00:00"
@@ -80,6 +80,6 @@ def test_the_dag_tasks_are_these_callables_keyed_by_their_run() -> None:
         if isinstance(n, ast.ImportFrom)
         for alias in n.names
     }
-    assert ("tpch_elt.ingest", "ingest", "run_ingest") in imports
-    assert ("tpch_elt.build", "plan_build", "make_plan") in imports
+    assert ("tpch_elt.load.ingest", "ingest", "run_ingest") in imports
+    assert ("tpch_elt.transform.build", "plan_build", "make_plan") in imports
     assert any(ast.unparse(c).startswith("make_plan(pipeline_settings(),") for c in _calls_in("plan_build"))

@@ -182,7 +182,7 @@ def test_sigkill_mid_step_then_rerun_equals_an_uninterrupted_run(
 
 @contextmanager
 def holding(lock: Path, purpose: str) -> Iterator[None]:
-    """Hold a tpch-elt lock file from this process, as another writer would (src/tpch_elt/lock.py)."""
+    """Hold a tpch-elt lock file from this process, as another writer would (src/tpch_elt/warehouse/lock.py)."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -14,8 +14,8 @@ import duckdb
 import pytest
 from testkit.cli import Pipeline, run_cli
 
-from tpch_elt.charts import number
-from tpch_elt.insights import INSIGHTS, insight_marts
+from tpch_elt.reports.charts import number
+from tpch_elt.reports.insights import INSIGHTS, insight_marts
 
 BQ_IDS = [f"BQ{i:02d}" for i in range(1, 17)]
 # The data TPC-H lacks, per the issue: each of these answers must state its proxy.

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from testkit.cli import REPO_ROOT, cli_env, copy_data_dir, run_cli, start_cli, start_in_repo
 
-from tpch_elt.publish import published_path, segments_dir
+from tpch_elt.publish.publication import published_path, segments_dir
 
 SF = "0.01"
 MARTS_QUERY = """
@@ -239,7 +239,7 @@ def every_mart(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
 # What the Airflow DAG's publish task does after its dbt tasks passed: publish
 # in another process without a dbt build (argv: data dir, rebuilt marts or none).
 PUBLISH = (
-    "import sys; from tpch_elt.publish import publish; from tpch_elt.settings import Settings; "
+    "import sys; from tpch_elt.publish.publication import publish; from tpch_elt.settings import Settings; "
     "publish(Settings(data_dir=sys.argv[1]), rebuilt=sys.argv[2:] or None)"
 )
 

@@ -1,5 +1,5 @@
 """Schema drift in landing and batch files: additive changes flow through,
-breaking ones stop the step before anything is written (src/tpch_elt/schema_check.py)."""
+breaking ones stop the step before anything is written (src/tpch_elt/load/schema_check.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The whole project through dbt-snowflake against the fakesnow emulator
 (`pytest -m snowflake`; fakesnow patches the Snowflake connector in-process
 and runs the SQL on DuckDB). Raw TPC-H data at SF 0.01 goes in through the
-connector (PUT + COPY INTO, tpch_elt.snowflake_load), then `dbt build` and
+connector (PUT + COPY INTO, tpch_elt.load.snowflake), then `dbt build` and
 `dbt source freshness` run with `--target snowflake`, and every model is
 compared with the DuckDB build of the same data. Each dbt step runs in a
 subprocess of tests/scripts/snowflake_emulator.py, because fakesnow's patch

@@ -82,7 +82,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def run_load(args: argparse.Namespace) -> dict[str, Any]:
-    from tpch_elt import snowflake_load
+    from tpch_elt.load import snowflake as snowflake_load
     from tpch_elt.settings import Settings
 
     settings = Settings(data_dir=Path(args.data_dir))
@@ -137,7 +137,7 @@ def run_dbt(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_query(args: argparse.Namespace) -> dict[str, Any]:
-    from tpch_elt import snowflake_load
+    from tpch_elt.load import snowflake as snowflake_load
 
     connection = snowflake_load.connect()
     try:

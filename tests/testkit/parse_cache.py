@@ -53,8 +53,8 @@ def profile_hash(warehouse: Path) -> str:
 
 def _parse_once(directory: Path) -> Path | None:
     """`dbt parse` of the project for the data dir `directory`, once per run (file lock)."""
-    from tpch_elt.build import common_dbt_args
     from tpch_elt.settings import Settings
+    from tpch_elt.transform.build import common_dbt_args
 
     settings = Settings(data_dir=directory)
     parsed, done = settings.dbt_target_dir / FILE_NAME, directory / "parsed.done"
@@ -63,7 +63,7 @@ def _parse_once(directory: Path) -> Path | None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             env = {k: v for k, v in os.environ.items() if not k.startswith("TPCH_ELT_")}
-            # The CLI's own dbt arguments and environment (tpch_elt.build).
+            # The CLI's own dbt arguments and environment (tpch_elt.transform.build).
             subprocess.run(
                 [str(Path(sys.executable).parent / "dbt"), "parse", *common_dbt_args(settings)],
                 env={**env, **settings.dbt_env()},

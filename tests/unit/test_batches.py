@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tpch_elt import generate
-from tpch_elt.batches import batch_dir, plan_batches, read_plan
 from tpch_elt.errors import PipelineError
+from tpch_elt.extract import generate
+from tpch_elt.extract.batches import batch_dir, plan_batches, read_plan
 from tpch_elt.settings import Settings
 
 

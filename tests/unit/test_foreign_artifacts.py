@@ -10,10 +10,10 @@ from pathlib import Path
 
 import duckdb
 
-from tpch_elt.alerts import AlertSettings
-from tpch_elt.history import SCHEMA
-from tpch_elt.observability_report import render
-from tpch_elt.observe import observe
+from tpch_elt.observability.alerts import AlertSettings
+from tpch_elt.observability.history import SCHEMA
+from tpch_elt.observability.observe import observe
+from tpch_elt.reports.observability import render
 from tpch_elt.settings import Settings
 
 SECRET = "s3cr3t-token-9f41c2"

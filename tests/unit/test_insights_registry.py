@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpch_elt.insights import INSIGHTS
+from tpch_elt.reports.insights import INSIGHTS
 
 BQ_IDS = [f"BQ{n:02d}" for n in range(1, 17)]
 

@@ -1,4 +1,4 @@
-"""Write–audit–publish driven directly against a tiny warehouse (tpch_elt.publish)."""
+"""Write–audit–publish driven directly against a tiny warehouse (tpch_elt.publish.publication)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tpch_elt import publish as publishing
 from tpch_elt.errors import PipelineError
-from tpch_elt.publish import (
+from tpch_elt.publish import publication as publishing
+from tpch_elt.publish.publication import (
     KEEP_PUBLICATIONS,
     last_published_batch,
     latest,

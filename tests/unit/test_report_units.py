@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tpch_elt.charts import (
+from tpch_elt.errors import PipelineError
+from tpch_elt.reports.charts import (
     Series,
     bar_chart,
     column_chart,
@@ -19,8 +20,7 @@ from tpch_elt.charts import (
     nice_ticks,
     percent,
 )
-from tpch_elt.errors import PipelineError
-from tpch_elt.report import Page, html_table, write_reports
+from tpch_elt.reports.pages import Page, html_table, write_reports
 from tpch_elt.settings import Settings
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -1,4 +1,4 @@
-"""The reject rules (tpch_elt.rules) on hand-made rows in an in-memory DuckDB.
+"""The reject rules (tpch_elt.load.rules) on hand-made rows in an in-memory DuckDB.
 
 A NULL in any column a dbt not_null test guards must be quarantined with
 a reason naming it, never accepted (the build would then fail on it and
@@ -15,8 +15,8 @@ import duckdb
 import pytest
 import yaml
 
-from tpch_elt.rules import NOT_NULL, check_rows, drop_checked, null_reason
-from tpch_elt.schema_check import expected_type
+from tpch_elt.load.rules import NOT_NULL, check_rows, drop_checked, null_reason
+from tpch_elt.load.schema_check import expected_type
 from tpch_elt.tpch import TABLES, table
 
 STAGING = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "staging"

@@ -21,7 +21,7 @@ import yaml
 from testkit.cli import REPO_ROOT
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.snowflake_load import connection_params
+from tpch_elt.load.snowflake import connection_params
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 

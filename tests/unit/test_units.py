@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.generate import validate_scale_factor
+from tpch_elt.extract.generate import validate_scale_factor
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, format_scale_factor, table
 

@@ -1,12 +1,12 @@
 """Strings from data (column names from Parquet files, paths, webhook URLs) reach HTML,
 Slack and the terminal as text, never as code or markup, and never carry a secret along.
 
-- the docs page inlines dbt's catalog into a <script> (tpch_elt.docs): a column name
+- the docs page inlines dbt's catalog into a <script> (tpch_elt.transform.docs): a column name
   cannot end that script;
 - the schema check refuses column names with control characters or <, >, &
-  (tpch_elt.schema_check), one line naming the file and the column;
+  (tpch_elt.load.schema_check), one line naming the file and the column;
 - a webhook URL shows no more than its scheme and host in any error or alerts row, and
-  names in an alert are escaped for Slack (tpch_elt.alerts);
+  names in an alert are escaped for Slack (tpch_elt.observability.alerts);
 - the CLI prints data through Rich without running it as markup or escape sequences
   (tpch_elt.cli).
 """
@@ -26,14 +26,16 @@ import pytest
 import typer
 from rich.console import Console
 
-from tpch_elt import alerts, cli, docs
-from tpch_elt.alerts import AlertSettings, Incident, notify, post_webhook
+from tpch_elt import cli
 from tpch_elt.errors import PipelineError
-from tpch_elt.history import SCHEMA, ensure_schema
-from tpch_elt.schema_check import check_file
+from tpch_elt.load.schema_check import check_file
+from tpch_elt.observability import alerts
+from tpch_elt.observability.alerts import AlertSettings, Incident, notify, post_webhook
+from tpch_elt.observability.history import SCHEMA, ensure_schema
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES
-from tpch_elt.warehouse import quote_ident, quote_literal
+from tpch_elt.transform import docs
+from tpch_elt.warehouse.sql import quote_ident, quote_literal
 
 SCRIPT_BREAKER = "</script><script>document.title='pwned'</script><!--"
 HOSTILE_NAMES = [SCRIPT_BREAKER, "</SCRIPT ><img src=x onerror=alert(1)>", "a\u2028b\u2029c & <!-- d"]
@@ -363,7 +365,7 @@ def test_an_error_from_data_prints_as_one_line_and_exits_1(terminal: io.StringIO
 
 
 def test_names_and_values_from_data_reach_sql_only_quoted() -> None:
-    """tpch_elt.warehouse's two quoting helpers: what goes in is what DuckDB stores."""
+    """tpch_elt.warehouse.connection's two quoting helpers: what goes in is what DuckDB stores."""
     name = 'o_"note"; drop table t --'
     value = "it's'); drop table t --"
     with duckdb.connect() as con:

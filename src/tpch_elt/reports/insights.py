@@ -18,9 +18,18 @@ from typing import Any
 
 import duckdb
 
-from tpch_elt.charts import Series, bar_chart, column_chart, compact, heatmap, line_chart, number, percent
 from tpch_elt.errors import PipelineError
-from tpch_elt.report import Page, esc, html_table, require_tables
+from tpch_elt.reports.charts import (
+    Series,
+    bar_chart,
+    column_chart,
+    compact,
+    heatmap,
+    line_chart,
+    number,
+    percent,
+)
+from tpch_elt.reports.pages import Page, esc, html_table, require_tables
 
 SCHEMA = "mart"
 TOP_N = 10

@@ -40,7 +40,7 @@ newest snapshot.
 
 A build that fails publishes nothing: the previous snapshot stays, unchanged
 and readable. The next build tests again every batch processed since the
-last publication (`tpch_elt.build.plan_build`), so a failed batch is never
+last publication (`tpch_elt.transform.build.plan_build`), so a failed batch is never
 published by a later, passing increment. A killed build is the same case.
 
 Snowflake maps this onto zero-copy clones: build in a clone of the
@@ -61,11 +61,12 @@ from pathlib import Path, PurePosixPath
 
 import duckdb
 
-from tpch_elt.durable import fsync
 from tpch_elt.errors import PipelineError, first_line
-from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect, quote_ident, quote_literal, table_exists
+from tpch_elt.warehouse.connection import connect, table_exists
+from tpch_elt.warehouse.durable import fsync
+from tpch_elt.warehouse.lock import warehouse_lock
+from tpch_elt.warehouse.sql import quote_ident, quote_literal
 
 MART_SCHEMA = "mart"
 PUBLICATION_TABLE = "publication"

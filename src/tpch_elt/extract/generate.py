@@ -13,11 +13,11 @@ from pathlib import Path
 
 import duckdb
 
-from tpch_elt.batches import BATCH_TABLES, plan_batches, remove_scratch, validate_split
 from tpch_elt.errors import PipelineError, first_line
-from tpch_elt.lock import landing_lock, warehouse_lock
+from tpch_elt.extract.batches import BATCH_TABLES, plan_batches, remove_scratch, validate_split
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
+from tpch_elt.warehouse.lock import landing_lock, warehouse_lock
 
 # Below this, dbgen's partsupp formula repeats (part, supplier) pairs (seen at
 # SF 0.001), so TPC-H's own keys stop being unique.

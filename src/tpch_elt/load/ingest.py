@@ -4,7 +4,7 @@ Policy for odd data (documented in the README, tested in tests/):
 
 * Every row of a batch is either appended to `raw.orders`/`raw.lineitem`
   or written to `raw._quarantine` with the reason; nothing is dropped.
-  The reject rules are the initial load's (`tpch_elt.rules`): null keys,
+  The reject rules are the initial load's (`tpch_elt.load.rules`): null keys,
   keys repeated inside the batch, keys already loaded by an earlier batch
   (a re-delivery), orders whose customer is unknown, line items whose
   order is neither loaded nor accepted in this batch (orphans, including
@@ -15,7 +15,7 @@ Policy for odd data (documented in the README, tested in tests/):
   would skip or repeat orders, so `ingest` refuses it and names the
   split to restore. Pending batches may change (arrive reordered, more).
 * The batch files' schemas are checked from their Parquet footers before
-  the transaction (`tpch_elt.schema_check`): a missing, renamed or
+  the transaction (`tpch_elt.load.schema_check`): a missing, renamed or
   incompatibly retyped column refuses the batch with raw untouched; an
   extra column is added to raw (earlier rows NULL) with a warning.
 * Late arrivals (new order keys below the current order-key watermark) are
@@ -36,11 +36,10 @@ from pathlib import Path
 
 import duckdb
 
-from tpch_elt.batches import BatchPlan, BatchRange, batch_dir, read_plan
 from tpch_elt.errors import PipelineError
-from tpch_elt.load import BATCHES_TABLE, NO_PLAN, RAW_SCHEMA, ensure_batches_table, utc_now
-from tpch_elt.lock import warehouse_lock
-from tpch_elt.rules import (
+from tpch_elt.extract.batches import BatchPlan, BatchRange, batch_dir, read_plan
+from tpch_elt.load.full_load import BATCHES_TABLE, NO_PLAN, RAW_SCHEMA, ensure_batches_table, utc_now
+from tpch_elt.load.rules import (
     QUARANTINE_TABLE,
     cascade_rejected_lines,
     check_rows,
@@ -48,10 +47,12 @@ from tpch_elt.rules import (
     ensure_quarantine_table,
     quarantine_rejected,
 )
-from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
+from tpch_elt.load.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import table as table_spec
-from tpch_elt.warehouse import connect, quote_ident, table_exists, transaction
+from tpch_elt.warehouse.connection import connect, table_exists, transaction
+from tpch_elt.warehouse.lock import warehouse_lock
+from tpch_elt.warehouse.sql import quote_ident
 
 __all__ = ["QUARANTINE_TABLE", "IngestResult", "ensure_quarantine_table", "ingest", "status"]
 

@@ -19,7 +19,7 @@ into the `observability` schema, append-only and idempotent per dbt
     manifest_nodes     sources, models and exposures with lineage, docs and test
                        coverage, per build (the report reads them)
 
-Detection (`tpch_elt.anomalies`) and alerting (`tpch_elt.alerts`) read this
+Detection (`tpch_elt.observability.detect`) and alerting (`tpch_elt.observability.alerts`) read this
 history and append `anomaly_results`, `evaluations` and `alerts`.
 
 Cost. Nothing runs inside dbt (no hooks). dbt's results come from the
@@ -53,7 +53,8 @@ import duckdb
 
 from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect, quote_ident, transaction
+from tpch_elt.warehouse.connection import connect, transaction
+from tpch_elt.warehouse.sql import quote_ident
 
 SCHEMA = "observability"
 # Failing rows kept per failing test, and the cap on their JSON text.
@@ -1061,7 +1062,7 @@ def _manifest_rows(invocation_id: str, manifest: Manifest) -> list[tuple]:
 def record_dbt_invocation(settings: Settings, dbt_result: Any) -> RecordOutcome | None:
     """Record a finished in-process dbt invocation; never raises.
 
-    Called by `tpch_elt.build` right after each dbt invocation. The build's
+    Called by `tpch_elt.transform.build` right after each dbt invocation. The build's
     own result is never touched: if recording fails, one warning line says
     why on stderr and the build carries on.
     """

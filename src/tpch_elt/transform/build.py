@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.history import artifact_from_result, read_json, record_dbt_invocation
-from tpch_elt.load import RAW_SCHEMA
-from tpch_elt.lock import warehouse_lock
-from tpch_elt.publish import MART_SCHEMA, Publication, last_published_batch, latest, publish
+from tpch_elt.load.full_load import RAW_SCHEMA
+from tpch_elt.observability.history import artifact_from_result, read_json, record_dbt_invocation
+from tpch_elt.publish.publication import MART_SCHEMA, Publication, last_published_batch, latest, publish
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect, table_exists
+from tpch_elt.warehouse.connection import connect, table_exists
+from tpch_elt.warehouse.lock import warehouse_lock
 
 # Skipped by incremental builds, run by first builds, full refreshes and
 # `--full-tests`: models that re-aggregate all history (tag `daily`) and
@@ -60,7 +60,7 @@ class BuildSummary:
     freshness_seconds: float = 0.0
     success: bool = True
     invocation_id: str | None = None
-    # Write–audit–publish (tpch_elt.publish): the snapshot this build
+    # Write–audit–publish (tpch_elt.publish.publication): the snapshot this build
     # published, or, when it published nothing, the one readers still see.
     publication: Publication | None = None
     readers_see: Publication | None = None

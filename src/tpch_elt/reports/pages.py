@@ -28,9 +28,9 @@ import duckdb
 
 from tpch_elt import __version__
 from tpch_elt.errors import PipelineError, first_line
-from tpch_elt.publish import published_path
+from tpch_elt.publish.publication import published_path
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse import connect, table_exists
+from tpch_elt.warehouse.connection import connect, table_exists
 
 REPORTS_DIRNAME = "reports"
 INDEX_FILE = "index.html"
@@ -89,8 +89,8 @@ class ReportResult:
 
 def default_pages() -> list[Page]:
     """The pages `tpch-elt report` writes, in index order."""
-    from tpch_elt.insights import PAGE as insights_page
-    from tpch_elt.observability_report import PAGE as observability_page
+    from tpch_elt.reports.insights import PAGE as insights_page
+    from tpch_elt.reports.observability import PAGE as observability_page
 
     return [insights_page, observability_page]
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import duckdb
 
-from tpch_elt.durable import fsync
 from tpch_elt.errors import PipelineError, first_line
-from tpch_elt.schema_check import read_parquet_sql
-from tpch_elt.warehouse import quote_literal
+from tpch_elt.load.schema_check import read_parquet_sql
+from tpch_elt.warehouse.durable import fsync
+from tpch_elt.warehouse.sql import quote_literal
 
 PLAN_FILE = "plan.json"
 BATCH_TABLES = ("orders", "lineitem")

@@ -15,7 +15,7 @@ would end the script and run its own. Here `<`, `>`, `&` and U+2028/U+2029
 are written as `\\uXXXX` escapes (`script_safe_json`): the same data for
 JavaScript and JSON, and nothing an HTML parser reads as a tag or comment.
 The schema check refuses such names at load and ingest as well
-(`tpch_elt.schema_check`).
+(`tpch_elt.load.schema_check`).
 
 dbt's page has three things that point off the page, all handled here:
 
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tpch_elt.build import common_dbt_args
 from tpch_elt.errors import PipelineError
-from tpch_elt.lock import warehouse_lock
 from tpch_elt.settings import Settings
+from tpch_elt.transform.build import common_dbt_args
+from tpch_elt.warehouse.lock import warehouse_lock
 
 # Everything the app needs is inline; it may fetch nothing at all.
 CONTENT_SECURITY_POLICY = (

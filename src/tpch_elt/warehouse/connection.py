@@ -81,13 +81,3 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool
         [schema, name],
     ).fetchone()
     return bool(row and row[0])
-
-
-def quote_ident(name: str) -> str:
-    """An identifier, double-quoted: safe for any name that comes from data."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str | Path) -> str:
-    """A string literal (a path, or a value that comes from data), single-quoted."""
-    return "'" + str(value).replace("'", "''") + "'"

@@ -31,7 +31,7 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.tpch import TableSpec
-from tpch_elt.warehouse import quote_literal
+from tpch_elt.warehouse.sql import quote_literal
 
 # The types `tpchgen-cli` writes (DuckDB names); raw holds exactly these.
 COLUMN_TYPES: dict[str, str] = {

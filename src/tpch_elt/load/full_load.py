@@ -25,10 +25,9 @@ from pathlib import Path
 
 import duckdb
 
-from tpch_elt.batches import read_plan
 from tpch_elt.errors import PipelineError
-from tpch_elt.lock import warehouse_lock
-from tpch_elt.rules import (
+from tpch_elt.extract.batches import read_plan
+from tpch_elt.load.rules import (
     QUARANTINE_TABLE,
     cascade_rejected_lines,
     check_rows,
@@ -37,10 +36,11 @@ from tpch_elt.rules import (
     ensure_quarantine_table,
     quarantine_rejected,
 )
-from tpch_elt.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
+from tpch_elt.load.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
-from tpch_elt.warehouse import connect, transaction
+from tpch_elt.warehouse.connection import connect, transaction
+from tpch_elt.warehouse.lock import warehouse_lock
 
 RAW_SCHEMA = "raw"
 BATCHES_TABLE = f"{RAW_SCHEMA}._batches"

@@ -12,7 +12,7 @@ batches, only the initial share of orders and line items stays loaded.
 Credentials come from the same `SNOWFLAKE_*` environment variables as the
 dbt profile's `snowflake` target (see README, "Running on Snowflake"):
 
-    python -m tpch_elt.snowflake_load --scale-factor 1 [--data-dir data]
+    python -m tpch_elt.load.snowflake --scale-factor 1 [--data-dir data]
 """
 
 from __future__ import annotations
@@ -28,16 +28,10 @@ from typing import Any
 
 import duckdb
 
-from tpch_elt.batches import BATCH_TABLES, batch_dir, read_plan
 from tpch_elt.errors import PipelineError
-from tpch_elt.load import (
-    INITIAL_BATCH_ID,
-    TableLoaded,
-    check_landing_file,
-    landing_files,
-    utc_now,
-)
-from tpch_elt.schema_check import expected_type
+from tpch_elt.extract.batches import BATCH_TABLES, batch_dir, read_plan
+from tpch_elt.load.full_load import INITIAL_BATCH_ID, TableLoaded, check_landing_file, landing_files, utc_now
+from tpch_elt.load.schema_check import expected_type
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec
 
@@ -292,7 +286,7 @@ def append_batch_snowflake(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tpch_elt.snowflake_load",
+        prog="python -m tpch_elt.load.snowflake",
         description="Load landing Parquet files into Snowflake RAW (SNOWFLAKE_* env vars).",
     )
     parser.add_argument("--scale-factor", "-s", type=float, default=1.0)

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from tpch_elt.schema_check import expected_type
+from tpch_elt.load.schema_check import expected_type
 from tpch_elt.tpch import table as table_spec
-from tpch_elt.warehouse import quote_ident
+from tpch_elt.warehouse.sql import quote_ident
 
 QUARANTINE_TABLE = "raw._quarantine"
 

@@ -1,0 +1,1 @@
+"""Observability: every dbt run recorded, measured, checked for anomalies, alerted on."""

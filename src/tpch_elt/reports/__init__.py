@@ -1,0 +1,1 @@
+"""Offline HTML reports: the page registry, charts, the observability page and the insights page."""

@@ -1,0 +1,1 @@
+"""Transform: dbt, run one way (the runner), planned and built, and documented."""

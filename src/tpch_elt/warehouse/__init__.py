@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: connections and transactions, the writer lock, SQL quoting, durable writes."""
