@@ -32,20 +32,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tpch_elt.settings import Settings
+from tpch_elt.transform.dbt import common_dbt_args
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PROJECT_DIR = REPO / "dbt_project"
 WAREHOUSE_NAME = "warehouse.duckdb"  # the DuckDB database name ("warehouse") is part of the manifest
 
 
+def _settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, warehouse=data_dir / WAREHOUSE_NAME, project_dir=PROJECT_DIR)
+
+
 def _env(data_dir: Path) -> dict[str, str]:
+    """This process's environment without any TPCH_ELT_* of the caller's, plus the CLI's dbt environment."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("TPCH_ELT_")}
-    env.update(
-        TPCH_ELT_WAREHOUSE=str(data_dir / WAREHOUSE_NAME),
-        TPCH_ELT_TARGET="dev",
-        DO_NOT_TRACK="1",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
+    env.update(_settings(data_dir).dbt_env())
     return env
 
 
@@ -94,23 +97,25 @@ def slim_build(state: Path, data_dir: Path, scale_factor: str) -> None:
     _fresh_data_dir(data_dir)
     shutil.copy2(state / WAREHOUSE_NAME, data_dir / WAREHOUSE_NAME)
     env = _env(data_dir)
-    common = [
-        "--project-dir",
-        str(PROJECT_DIR),
-        "--profiles-dir",
-        str(PROJECT_DIR / "profiles"),
-        "--target",
-        "dev",
-        "--target-path",
-        str(data_dir / "dbt" / "target"),
-        "--log-path",
-        str(data_dir / "dbt" / "logs"),
-    ]
+    settings = _settings(data_dir)
     state_args = ["--select", "state:modified+", "--state", str(state.resolve())]
     dbt = str(BIN / "dbt")
     print("Modified models and their descendants:", flush=True)
-    _run([dbt, "--quiet", "ls", *common, *state_args, "--resource-type", "model", "--output", "name"], env)
-    _run([dbt, "build", *common, *state_args, "--defer"], env)
+    _run(
+        [
+            dbt,
+            "--quiet",
+            "ls",
+            *common_dbt_args(settings, threads=False),
+            *state_args,
+            "--resource-type",
+            "model",
+            "--output",
+            "name",
+        ],
+        env,
+    )
+    _run([dbt, "build", *common_dbt_args(settings), *state_args, "--defer"], env)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ the project's own package: it runs in the project's virtualenv.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -42,13 +43,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The DAG's names come from the package; `make airflow-stop` runs this file
+# with the system Python, which imports them from the repository's src/.
+if importlib.util.find_spec("tpch_elt") is None:
+    sys.path.insert(0, str(REPO / "src"))
+from tpch_elt.orchestration import DAG_ID, WAREHOUSE_POOL  # noqa: E402
+
 AIRFLOW_DIR = REPO / "airflow"
 DAGS_DIR = AIRFLOW_DIR / "dags"
 SHARED_ENV_FILE = AIRFLOW_DIR / "airflow.env"
 DEFAULT_MANIFEST = AIRFLOW_DIR / "dbt_target" / "manifest.json"
 DEFAULT_HOME = REPO / ".airflow"
-DAG_ID = "dbt_pipeline"
-WAREHOUSE_POOL = "duckdb_warehouse"
 POOL_DESCRIPTION = "DuckDB allows one writing process: tasks that open the dev warehouse take turns"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Directories of the dbt project whose changes do not change the manifest.

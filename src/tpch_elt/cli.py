@@ -38,7 +38,7 @@ from tpch_elt.observability.observe import observe as run_observe
 from tpch_elt.publish.publication import describe as describe_publication
 from tpch_elt.publish.publication import published_path, published_rows
 from tpch_elt.reports.pages import ReportResult, default_pages, held_by_another_process, write_reports
-from tpch_elt.settings import DEFAULT_THREADS, Settings
+from tpch_elt.settings import DEFAULT_THREADS, ENV_VARS, Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
 from tpch_elt.transform.build import BuildSummary
 from tpch_elt.transform.build import build as run_build
@@ -133,24 +133,32 @@ def main_options(
     warehouse: Path | None = typer.Option(
         None,
         "--warehouse",
-        envvar="TPCH_ELT_WAREHOUSE",
-        help="DuckDB warehouse file (default: <data-dir>/warehouse.duckdb).",
+        help=f"DuckDB warehouse file (default: <data-dir>/warehouse.duckdb; env {ENV_VARS['warehouse']}).",
     ),
-    data_dir: Path = typer.Option(
-        Path("data"), "--data-dir", envvar="TPCH_ELT_DATA_DIR", help="Landing files and warehouse live here."
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help=f"Landing files and warehouse live here (default: data; env {ENV_VARS['data_dir']}).",
     ),
-    threads: int = typer.Option(
-        DEFAULT_THREADS, "--threads", envvar="TPCH_ELT_THREADS", min=1, help="dbt threads."
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help=f"dbt threads (default: {DEFAULT_THREADS}; env {ENV_VARS['threads']}).",
     ),
-    target: str = typer.Option(
-        "dev", "--target", envvar="TPCH_ELT_TARGET", help="dbt target (dev = embedded DuckDB)."
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        help=f"dbt target (default: dev = embedded DuckDB; env {ENV_VARS['target']}).",
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
     """Global options; they go before the command: `tpch-elt --threads 2 build`."""
-    ctx.obj = Settings(data_dir=data_dir, warehouse=warehouse, threads=threads, target=target)
+    ctx.obj = _guard(
+        lambda: Settings.from_env(data_dir=data_dir, warehouse=warehouse, threads=threads, target=target)
+    )
 
 
 def _do_generate(

@@ -1,4 +1,9 @@
-"""One settings object, read from CLI options and environment variables."""
+"""One settings object, read from CLI options and environment variables.
+
+`Settings.from_env` is the one place the pipeline's environment variables
+are read: the CLI calls it with its options (an option beats its variable),
+the Airflow DAG with none.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tpch_elt.errors import PipelineError
 from tpch_elt.tpch import format_scale_factor
 
 DEFAULT_THREADS = 4
+DEFAULT_TARGET = "dev"
+# The variables `Settings.from_env` reads, by field; the CLI's help names them.
+ENV_VARS = {
+    "data_dir": "TPCH_ELT_DATA_DIR",
+    "warehouse": "TPCH_ELT_WAREHOUSE",
+    "threads": "TPCH_ELT_THREADS",
+    "target": "TPCH_ELT_TARGET",
+}
 
 
 def _repo_root() -> Path:
@@ -39,7 +53,42 @@ class Settings:
     warehouse: Path | None = None
     project_dir: Path = field(default_factory=default_project_dir)
     threads: int = DEFAULT_THREADS
-    target: str = "dev"
+    target: str = DEFAULT_TARGET
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        data_dir: Path | None = None,
+        warehouse: Path | None = None,
+        threads: int | None = None,
+        target: str | None = None,
+        default_data_dir: Path | None = None,
+    ) -> Settings:
+        """Settings from the arguments given, else the environment, else the defaults.
+
+        `default_data_dir` replaces `./data` when neither an argument nor
+        TPCH_ELT_DATA_DIR names one (the DAG: `data/` beside the dbt project).
+        """
+        env = {field: os.environ.get(name) or None for field, name in ENV_VARS.items()}
+        threads_text = env["threads"]
+        if threads is None and threads_text is not None:
+            try:
+                threads = int(threads_text)
+            except ValueError:
+                threads = 0
+            if threads < 1:
+                raise PipelineError(
+                    f"{ENV_VARS['threads']}={threads_text!r} is not a whole number >= 1: set it to e.g. 4"
+                )
+        chosen_data_dir = data_dir or env["data_dir"] or default_data_dir or Path("data")
+        chosen_warehouse = warehouse or env["warehouse"]
+        return cls(
+            data_dir=Path(chosen_data_dir),
+            warehouse=Path(chosen_warehouse) if chosen_warehouse else None,
+            threads=threads or DEFAULT_THREADS,
+            target=target or env["target"] or DEFAULT_TARGET,
+        )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())

@@ -17,9 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from testkit.airflow import DAG_FILE, DAG_ID, LAYERS, manifest_nodes, models_by_layer, stack
-
-POOL = "duckdb_warehouse"
+from testkit.airflow import DAG_FILE, DAG_ID, LAYERS, WAREHOUSE_POOL, manifest_nodes, models_by_layer, stack
 
 
 def parse_dag(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
@@ -161,7 +159,7 @@ def test_cross_model_tests_close_their_layer(dag, dbt_manifest: Path) -> None:
 
 
 def test_every_warehouse_task_takes_the_single_slot_pool_on_dev(dag) -> None:
-    assert {task.pool for task in dag.tasks} == {POOL}
+    assert {task.pool for task in dag.tasks} == {WAREHOUSE_POOL}
 
 
 def test_dbt_tasks_hold_the_clis_writer_lock_while_dbt_runs(
@@ -276,7 +274,8 @@ def test_the_daily_sweep_is_the_midnight_run_or_asked_for(dag) -> None:
     from tpch_elt.transform.build import INCREMENTAL_SKIPS
 
     assert INCREMENTAL_SKIPS  # what incremental runs leave to the sweep
-    sweep = dag.get_task("plan_build").python_callable.__globals__["is_daily_sweep"]
+    from tpch_elt.orchestration.tasks import is_daily_sweep as sweep
+
     midnight = datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
     four = datetime(2026, 1, 2, 4, 0, tzinfo=UTC)
     assert sweep("scheduled", midnight, False) is True

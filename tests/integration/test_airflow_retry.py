@@ -18,6 +18,7 @@ from testkit.cli import copy_data_dir
 from testkit.warehouse import untouched
 
 from tpch_elt.load.ingest import ingest
+from tpch_elt.orchestration import tasks as steps
 from tpch_elt.settings import Settings
 from tpch_elt.transform.build import plan_build
 
@@ -65,21 +66,28 @@ def test_a_retried_plan_task_decides_the_same_and_writes_nothing(settings: Setti
     assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == digest, "planning writes nothing"
 
 
-def _calls_in(function: str) -> list[ast.Call]:
-    tree = ast.parse(DAG_FILE.read_text())
+TASKS_FILE = Path(steps.__file__)
+
+
+def _calls_in(path: Path, function: str) -> list[ast.Call]:
+    tree = ast.parse(path.read_text())
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function)
     return [n for n in ast.walk(node) if isinstance(n, ast.Call)]
 
 
 def test_the_dag_tasks_are_these_callables_keyed_by_their_run() -> None:
-    ingest_calls = {ast.unparse(c) for c in _calls_in("ingest")}
-    assert "run_ingest(pipeline_settings(), run_key=ingest_run_key(dag_run))" in ingest_calls
+    assert "steps.ingest_next_batch(dag_run)" in {ast.unparse(c) for c in _calls_in(DAG_FILE, "ingest")}
+    assert "steps.plan_run(dag_run, params)" in {ast.unparse(c) for c in _calls_in(DAG_FILE, "plan_build")}
+    ingest_calls = {ast.unparse(c) for c in _calls_in(TASKS_FILE, "ingest_next_batch")}
+    assert "run_ingest(dag_settings(), run_key=ingest_run_key(dag_run))" in ingest_calls
     imports = {
         (n.module, alias.name, alias.asname)
-        for n in ast.walk(ast.parse(DAG_FILE.read_text()))
+        for n in ast.walk(ast.parse(TASKS_FILE.read_text()))
         if isinstance(n, ast.ImportFrom)
         for alias in n.names
     }
     assert ("tpch_elt.load.ingest", "ingest", "run_ingest") in imports
     assert ("tpch_elt.transform.build", "plan_build", "make_plan") in imports
-    assert any(ast.unparse(c).startswith("make_plan(pipeline_settings(),") for c in _calls_in("plan_build"))
+    assert any(
+        ast.unparse(c).startswith("make_plan(dag_settings(),") for c in _calls_in(TASKS_FILE, "plan_run")
+    )

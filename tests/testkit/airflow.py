@@ -11,11 +11,13 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+from tpch_elt.orchestration import DAG_ID as DAG_ID
+from tpch_elt.orchestration import WAREHOUSE_POOL as WAREHOUSE_POOL
+from tpch_elt.orchestration.graph import LAYERS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO_ROOT / "airflow" / "dags" / "dbt_pipeline.py"
 STACK_FILE = REPO_ROOT / "airflow" / "stack.py"
-DAG_ID = "dbt_pipeline"
-LAYERS = ("staging", "intermediate", "mart")
 # The warehouse the DAG runs on in the tests: SF 0.01, three arrival batches pending.
 SCALE_FACTOR = "0.01"
 BATCHES = 3

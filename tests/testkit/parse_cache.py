@@ -54,7 +54,7 @@ def profile_hash(warehouse: Path) -> str:
 def _parse_once(directory: Path) -> Path | None:
     """`dbt parse` of the project for the data dir `directory`, once per run (file lock)."""
     from tpch_elt.settings import Settings
-    from tpch_elt.transform.build import common_dbt_args
+    from tpch_elt.transform.dbt import common_dbt_args
 
     settings = Settings(data_dir=directory)
     parsed, done = settings.dbt_target_dir / FILE_NAME, directory / "parsed.done"

@@ -62,13 +62,13 @@ from pathlib import Path, PurePosixPath
 import duckdb
 
 from tpch_elt.errors import PipelineError, first_line
+from tpch_elt.publish.plan import MART_SCHEMA
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse.connection import connect, table_exists
 from tpch_elt.warehouse.durable import fsync
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.sql import quote_ident, quote_literal
 
-MART_SCHEMA = "mart"
 PUBLICATION_TABLE = "publication"
 SEGMENTS_TABLE = "segments"
 BATCH_COLUMN = "_batch_id"

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.load.full_load import RAW_SCHEMA
 from tpch_elt.observability.history import artifact_from_result, read_json, record_dbt_invocation
-from tpch_elt.publish.publication import MART_SCHEMA, Publication, last_published_batch, latest, publish
+from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
+from tpch_elt.publish.publication import Publication, last_published_batch, latest, publish
 from tpch_elt.settings import Settings
+from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke
 from tpch_elt.warehouse.connection import connect, table_exists
 from tpch_elt.warehouse.lock import warehouse_lock
 
@@ -73,38 +72,6 @@ class BuildSummary:
 
     def count(self, resource_type: str, status: str) -> int:
         return self.counts[(resource_type, status)]
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
-def common_dbt_args(settings: Settings, target_path: Path | None = None) -> list[str]:
-    """The project, profile, target and artifact paths every dbt command takes."""
-    return [
-        "--project-dir",
-        str(settings.project_dir),
-        "--profiles-dir",
-        str(settings.profiles_dir),
-        "--target",
-        settings.target,
-        "--threads",
-        str(settings.threads),
-        "--target-path",
-        str(target_path or settings.dbt_target_dir),
-        "--log-path",
-        str(settings.dbt_log_dir),
-    ]
 
 
 @dataclass(frozen=True)
@@ -166,34 +133,6 @@ class _ProgressCallback:
             self.finished += 1
             node = event.data.node_info
             self.on_node(self.finished, max(self.total, self.finished), node.node_name)
-
-
-def _invoke(args: list[str], callback: _ProgressCallback | None = None) -> Any:
-    # Imported here: dbt is heavy and only build needs it.
-    from dbt.cli.main import dbtRunner
-
-    runner = dbtRunner(callbacks=[callback] if callback else [])
-    try:
-        return runner.invoke(args)
-    finally:
-        _release_duckdb()
-
-
-def _release_duckdb() -> None:
-    """Close the DuckDB handle dbt-duckdb keeps open after an invocation.
-
-    dbt-duckdb caches one database instance per process; left open, it
-    holds the warehouse file and blocks other readers in this process
-    (the summary) and writers in others (the next Airflow task).
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing to release
-        return
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        env.close()
-    DuckDBConnectionManager.close_all_connections()
 
 
 def build(
@@ -261,9 +200,9 @@ def _build(
     if full_refresh:
         args.append("--full-refresh")
 
-    with _environment(env):
+    with dbt_environment(env):
         started = time.perf_counter()
-        result = _invoke(args, _ProgressCallback(on_node))
+        result = invoke(args, [_ProgressCallback(on_node)])
         summary.build_seconds = time.perf_counter() - started
         if result.exception is not None and result.result is None:
             raise PipelineError(f"dbt build could not run: {result.exception}")
@@ -274,7 +213,7 @@ def _build(
 
         if freshness:
             started = time.perf_counter()
-            fresh = _invoke(
+            fresh = invoke(
                 ["source", "freshness", *common_dbt_args(settings), "--quiet"]
                 + (["--vars", dbt_vars] if dbt_vars else [])
                 + [
@@ -366,20 +305,12 @@ def _publish_if_audited(
     if not summary.success:
         summary.readers_see = latest(settings)
         return
-    built = [
-        item.node
+    plan = plan_publication(
+        item.node.to_dict()
         for item in getattr(execution, "results", []) or []
-        if str(getattr(item.node.resource_type, "value", item.node.resource_type)) == "model"
-        and item.node.schema == MART_SCHEMA
-        and str(getattr(item.status, "value", item.status)) == "success"
-    ]
-    rebuilt = {node.name for node in built}
-    # Incremental marts with a single unique key may publish only their new rows.
-    keys = {
-        node.name: node.config.unique_key
-        for node in built
-        if node.config.materialized == "incremental" and isinstance(node.config.unique_key, str)
-    }
+        if str(getattr(item.status, "value", item.status)) == "success"
+    )
+    rebuilt = set(plan.rebuilt)
     current = latest(settings)
     if not rebuilt and current is not None:
         summary.readers_see = current  # no mart changed: nothing to publish
@@ -411,7 +342,7 @@ def _publish_if_audited(
         invocation_id=summary.invocation_id,
         audited_all_batches=audit is None,
         full_refresh=full_refresh,
-        keys=keys,
+        keys=plan.keys,
     )
     summary.readers_see = summary.publication
 
@@ -442,18 +373,15 @@ def _unaudited_tests(
             if parent not in lineage:
                 lineage.add(parent)
                 pending.append(parent)
-    args = ["ls", *common_dbt_args(settings), "--log-level", "none", "--output", "json"]
+    args = ["ls", *common_dbt_args(settings, threads=False), "--log-level", "none", "--output", "json"]
     args += ["--output-keys", "unique_id", "--resource-type", "test", "--resource-type", "unit_test"]
-    # `dbt ls` takes no --threads.
-    at = args.index("--threads")
-    del args[at : at + 2]
     if audit.dbt_vars:
         args += ["--vars", audit.dbt_vars]
     for selector in audit.select:
         args += ["--select", selector]
     for selector in audit.exclude:
         args += ["--exclude", selector]
-    listed = _invoke(args)
+    listed = invoke(args)
     if not listed.success or listed.result is None:
         raise PipelineError(f"dbt ls failed: {listed.exception or 'see the dbt log'}")
     planned = {str(json.loads(line)["unique_id"]) for line in listed.result}

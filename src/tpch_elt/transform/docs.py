@@ -43,7 +43,7 @@ from typing import Any
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.settings import Settings
-from tpch_elt.transform.build import common_dbt_args
+from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke
 from tpch_elt.warehouse.lock import warehouse_lock
 
 # Everything the app needs is inline; it may fetch nothing at all.
@@ -164,9 +164,6 @@ def offline_page(html: str) -> str:
 
 
 def _dbt_docs_generate(settings: Settings) -> None:
-    # Imported here: dbt is heavy and only this command needs it here.
-    from dbt.cli.main import dbtRunner
-
     target = docs_target_dir(settings)
     args = [
         "docs",
@@ -174,17 +171,8 @@ def _dbt_docs_generate(settings: Settings) -> None:
         *common_dbt_args(settings, target),
         "--quiet",
     ]
-    saved = {key: os.environ.get(key) for key in settings.dbt_env()}
-    os.environ.update(settings.dbt_env())
-    try:
-        result = dbtRunner().invoke(args)
-    finally:
-        _release_duckdb()
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+    with dbt_environment(settings.dbt_env()):
+        result = invoke(args)
     if not result.success:
         detail = result.exception or "a node failed to compile or the catalog query failed"
         raise PipelineError(
@@ -194,18 +182,6 @@ def _dbt_docs_generate(settings: Settings) -> None:
     for name in ("index.html", "manifest.json", "catalog.json"):
         if not (target / name).is_file():
             raise PipelineError(f"dbt docs generate wrote no {target / name}")
-
-
-def _release_duckdb() -> None:
-    """Close dbt-duckdb's cached database so the warehouse file is free again."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing to release
-        return
-    env = DuckDBConnectionManager._ENV
-    if env is not None:
-        env.close()
-    DuckDBConnectionManager.close_all_connections()
 
 
 def _read_text(path: Path) -> str:
