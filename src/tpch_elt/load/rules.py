@@ -39,21 +39,14 @@ from dataclasses import dataclass
 import duckdb
 
 from tpch_elt.load.schema_check import expected_type
+from tpch_elt.tpch import TABLES
 from tpch_elt.tpch import table as table_spec
 from tpch_elt.warehouse.sql import quote_ident
 
 QUARANTINE_TABLE = "raw._quarantine"
 
-KEYS: dict[str, tuple[str, ...]] = {
-    "region": ("r_regionkey",),
-    "nation": ("n_nationkey",),
-    "supplier": ("s_suppkey",),
-    "customer": ("c_custkey",),
-    "part": ("p_partkey",),
-    "partsupp": ("ps_partkey", "ps_suppkey"),
-    "orders": ("o_orderkey",),
-    "lineitem": ("l_orderkey", "l_linenumber"),
-}
+# Primary keys by table (tpch.py).
+KEYS: dict[str, tuple[str, ...]] = {spec.name: spec.key for spec in TABLES}
 # Every column a dbt `not_null` test guards on the sources or the staging
 # models, in raw's names: a NULL there is quarantined, never loaded, so it
 # cannot fail the build (tests/unit checks this list against the dbt YAML).

@@ -30,48 +30,8 @@ from pathlib import Path
 import duckdb
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.tpch import TableSpec
+from tpch_elt.tpch import TableSpec, column_type
 from tpch_elt.warehouse.sql import quote_literal
-
-# The types `tpchgen-cli` writes (DuckDB names); raw holds exactly these.
-COLUMN_TYPES: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "r_regionkey",
-            "n_nationkey",
-            "n_regionkey",
-            "s_suppkey",
-            "s_nationkey",
-            "c_custkey",
-            "c_nationkey",
-            "p_partkey",
-            "ps_partkey",
-            "ps_suppkey",
-            "o_orderkey",
-            "o_custkey",
-            "l_orderkey",
-            "l_partkey",
-            "l_suppkey",
-        ),
-        "BIGINT",
-    ),
-    **dict.fromkeys(("p_size", "ps_availqty", "o_shippriority", "l_linenumber"), "INTEGER"),
-    **dict.fromkeys(
-        (
-            "s_acctbal",
-            "c_acctbal",
-            "p_retailprice",
-            "ps_supplycost",
-            "o_totalprice",
-            "l_quantity",
-            "l_extendedprice",
-            "l_discount",
-            "l_tax",
-        ),
-        "DECIMAL(15,2)",
-    ),
-    **dict.fromkeys(("o_orderdate", "l_shipdate", "l_commitdate", "l_receiptdate"), "DATE"),
-}
 
 # Columns the loader adds itself: a file may not bring them.
 RESERVED_COLUMNS = frozenset({"_batch_id", "_loaded_at", "_reject_reason"})
@@ -96,7 +56,8 @@ _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 
 
 def expected_type(column: str) -> str:
-    return COLUMN_TYPES.get(column, "VARCHAR")
+    """The DuckDB type raw holds for `column` (tpch.py; VARCHAR for a column TPC-H does not have)."""
+    return column_type(column).duckdb
 
 
 def _integer_digits(found: str) -> int | None:

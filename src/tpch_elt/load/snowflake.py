@@ -31,27 +31,15 @@ import duckdb
 from tpch_elt.errors import PipelineError
 from tpch_elt.extract.batches import BATCH_TABLES, batch_dir, read_plan
 from tpch_elt.load.full_load import INITIAL_BATCH_ID, TableLoaded, check_landing_file, landing_files, utc_now
-from tpch_elt.load.schema_check import expected_type
 from tpch_elt.settings import Settings
-from tpch_elt.tpch import TABLES, TableSpec
+from tpch_elt.tpch import TABLES, TableSpec, column_type
 
 RAW_SCHEMA = "RAW"
 
-# TPC-H column types (spec, clause 1.3; schema_check.COLUMN_TYPES) in
-# Snowflake's names; money and quantities are exact NUMBER(15,2) like the
-# DuckDB warehouse's DECIMAL(15,2).
-_SNOWFLAKE_TYPES = {
-    "DECIMAL(15,2)": "number(15, 2)",
-    "BIGINT": "number(38, 0)",
-    "INTEGER": "number(38, 0)",
-    "DATE": "date",
-    "VARCHAR": "varchar",
-}
 
-
-def column_type(column: str) -> str:
-    """Snowflake type of TPC-H column `column`."""
-    return _SNOWFLAKE_TYPES[expected_type(column)]
+def snowflake_type(column: str) -> str:
+    """Snowflake type of TPC-H column `column` (tpch.py)."""
+    return column_type(column).snowflake
 
 
 @dataclass(frozen=True)
@@ -117,7 +105,7 @@ def _file_url(path: Path) -> str:
 
 
 def _create_table_sql(spec: TableSpec) -> str:
-    columns = [f"{column} {column_type(column)}" for column in spec.columns]
+    columns = [f"{column} {snowflake_type(column)}" for column in spec.columns]
     columns += ["_batch_id integer not null", "_loaded_at timestamp_ntz not null"]
     return f"create table if not exists {RAW_SCHEMA}.{spec.name} ({', '.join(columns)})"
 
@@ -127,7 +115,7 @@ def _copy_sql(spec: TableSpec, batch_id: int, loaded_at: datetime) -> str:
     # load bookkeeping, from the table's own stage (which holds only the file
     # just put there). FORCE reloads a file the table already saw; PURGE
     # removes it once loaded.
-    fields = [f"$1:{column}::{column_type(column)}" for column in spec.columns]
+    fields = [f"$1:{column}::{snowflake_type(column)}" for column in spec.columns]
     fields += [
         f"{batch_id}",
         f"'{loaded_at.isoformat(sep=' ')}'::timestamp_ntz",
