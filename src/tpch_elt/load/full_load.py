@@ -27,15 +27,8 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.extract.batches import read_plan
-from tpch_elt.load.rules import (
-    QUARANTINE_TABLE,
-    cascade_rejected_lines,
-    check_rows,
-    columns_sql,
-    drop_checked,
-    ensure_quarantine_table,
-    quarantine_rejected,
-)
+from tpch_elt.load.quarantine import ACCEPTED, screened
+from tpch_elt.load.rules import QUARANTINE_TABLE, columns_sql, ensure_quarantine_table
 from tpch_elt.load.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, TableSpec, format_scale_factor
@@ -164,24 +157,23 @@ def load(
                 source = (
                     f"(select * from {read_parquet_sql(files[spec.name])} {key_filter.get(spec.name, '')})"
                 )
-                view = check_rows(con, spec.name, source, redeliveries=False)
-                if spec.name == "lineitem":
-                    cascaded = cascade_rejected_lines(con, INITIAL_BATCH_ID, stamp)
-                    quarantined.update(cascaded)
-                    row_counts["orders"] -= sum(cascaded.values())
-                quarantined.update(quarantine_rejected(con, spec.name, INITIAL_BATCH_ID, stamp))
-                con.execute(
-                    f"""
-                    create or replace table {RAW_SCHEMA}.{spec.name} as
-                    select
-                        {columns_sql(spec.name, schemas[spec.name].extra)},
-                        cast({INITIAL_BATCH_ID} as integer) as _batch_id,
-                        {stamp} as _loaded_at
-                    from {view}
-                    where _reject_reason is null
-                    """
-                )
-                drop_checked(con, spec.name)
+                with screened(
+                    con, spec.name, source, batch_id=INITIAL_BATCH_ID, stamp_sql=stamp, redeliveries=False
+                ) as checked:
+                    quarantined.update(checked.quarantined)
+                    if checked.orders_withdrawn:
+                        row_counts["orders"] -= checked.orders_withdrawn
+                    con.execute(
+                        f"""
+                        create or replace table {RAW_SCHEMA}.{spec.name} as
+                        select
+                            {columns_sql(spec.name, schemas[spec.name].extra)},
+                            cast({INITIAL_BATCH_ID} as integer) as _batch_id,
+                            {stamp} as _loaded_at
+                        from {checked.view}
+                        where {ACCEPTED}
+                        """
+                    )
                 counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{spec.name}").fetchone()
                 row_counts[spec.name] = int(counted[0]) if counted else 0
                 if on_table is not None:

@@ -39,14 +39,8 @@ import duckdb
 from tpch_elt.errors import PipelineError
 from tpch_elt.extract.batches import BatchPlan, BatchRange, batch_dir, read_plan
 from tpch_elt.load.full_load import BATCHES_TABLE, NO_PLAN, RAW_SCHEMA, ensure_batches_table, utc_now
-from tpch_elt.load.rules import (
-    QUARANTINE_TABLE,
-    cascade_rejected_lines,
-    check_rows,
-    drop_checked,
-    ensure_quarantine_table,
-    quarantine_rejected,
-)
+from tpch_elt.load.quarantine import ACCEPTED, screened
+from tpch_elt.load.rules import QUARANTINE_TABLE, ensure_quarantine_table
 from tpch_elt.load.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import table as table_spec
@@ -290,32 +284,36 @@ def _append_batch(
         for table in ("orders", "lineitem"):
             current = str(files[table])
             result.warnings += _add_new_columns(con, schemas[table])
-            view = check_rows(con, table, f"{read_parquet_sql(files[table])}", redeliveries=True)
-            if table == "orders":
-                result.late_orders = int(
-                    con.execute(
-                        f"select count(*) from {view} where _reject_reason is null and o_orderkey < ?",
-                        [watermark or 0],
-                    ).fetchall()[0][0]
-                )
-            if table == "lineitem":
-                cascaded = cascade_rejected_lines(con, batch_id, stamp)
-                result.quarantined.update(cascaded)
-                result.rows["orders"] -= sum(cascaded.values())
-            result.quarantined.update(quarantine_rejected(con, table, batch_id, stamp))
-            current = f"raw.{table}"
-            inserted = con.execute(
-                f"""
-                insert into raw.{table} by name
-                select * exclude (_reject_reason),
-                    cast({batch_id} as integer) as _batch_id,
-                    {stamp} as _loaded_at
-                from {view}
-                where _reject_reason is null
-                """
-            ).fetchall()
-            result.rows[table] = int(inserted[0][0]) if inserted else 0
-            drop_checked(con, table)
+            with screened(
+                con,
+                table,
+                read_parquet_sql(files[table]),
+                batch_id=batch_id,
+                stamp_sql=stamp,
+                redeliveries=True,
+            ) as checked:
+                if table == "orders":
+                    result.late_orders = int(
+                        con.execute(
+                            f"select count(*) from {checked.view} where {ACCEPTED} and o_orderkey < ?",
+                            [watermark or 0],
+                        ).fetchall()[0][0]
+                    )
+                result.quarantined.update(checked.quarantined)
+                if checked.orders_withdrawn:
+                    result.rows["orders"] -= checked.orders_withdrawn
+                current = f"raw.{table}"
+                inserted = con.execute(
+                    f"""
+                    insert into raw.{table} by name
+                    select * exclude (_reject_reason),
+                        cast({batch_id} as integer) as _batch_id,
+                        {stamp} as _loaded_at
+                    from {checked.view}
+                    where {ACCEPTED}
+                    """
+                ).fetchall()
+                result.rows[table] = int(inserted[0][0]) if inserted else 0
         current = BATCHES_TABLE
         con.execute(
             f"insert into {BATCHES_TABLE} "
