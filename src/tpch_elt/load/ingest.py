@@ -47,6 +47,7 @@ from tpch_elt.tpch import table as table_spec
 from tpch_elt.warehouse.connection import connect, table_exists, transaction
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.sql import quote_ident
+from tpch_elt.warehouse.watermarks import processed
 
 __all__ = ["QUARANTINE_TABLE", "IngestResult", "ensure_quarantine_table", "ingest", "status"]
 
@@ -353,11 +354,9 @@ def status(settings: Settings) -> Status:
         raw_max = None
         if table_exists(con, RAW_SCHEMA, "orders"):
             raw_max = con.execute("select max(o_orderkey) from raw.orders").fetchall()[0][0]
-        processed_key = processed_batch = None
-        if table_exists(con, "staging", "stg_fct_orders"):
-            processed_key, processed_batch = con.execute(
-                "select max(order_key), max(_batch_id) from staging.stg_fct_orders"
-            ).fetchall()[0]
+        built = processed(con)
+        processed_key = built.max_order_key if built else None
+        processed_batch = built.max_batch if built else None
         quarantined = 0
         if table_exists(con, RAW_SCHEMA, "_quarantine"):
             quarantined = int(con.execute(f"select count(*) from {QUARANTINE_TABLE}").fetchall()[0][0])

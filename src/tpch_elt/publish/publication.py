@@ -68,6 +68,7 @@ from tpch_elt.warehouse.connection import connect, table_exists
 from tpch_elt.warehouse.durable import fsync
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.sql import quote_ident, quote_literal
+from tpch_elt.warehouse.watermarks import processed
 
 PUBLICATION_TABLE = "publication"
 SEGMENTS_TABLE = "segments"
@@ -402,10 +403,9 @@ def _publish(
                 raise PipelineError(
                     f"warehouse {settings.warehouse_path} has no marts to publish: run `tpch-elt build` first"
                 )
-            if audited_all_batches and table_exists(con, "staging", "stg_fct_orders"):
-                batch_id = con.execute(f"select max({BATCH_COLUMN}) from staging.stg_fct_orders").fetchall()[
-                    0
-                ][0]
+            built = processed(con) if audited_all_batches else None
+            if built is not None:
+                batch_id = built.max_batch
             else:
                 batch_id = last_published_batch(con)[1]
             segments: list[_Segment] = []

@@ -18,6 +18,7 @@ from tpch_elt.settings import Settings
 from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke
 from tpch_elt.warehouse.connection import connect, table_exists
 from tpch_elt.warehouse.lock import warehouse_lock
+from tpch_elt.warehouse.watermarks import processed
 
 # Skipped by incremental builds, run by first builds, full refreshes and
 # `--full-tests`: models that re-aggregate all history (tag `daily`) and
@@ -98,23 +99,20 @@ def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> B
                 f"warehouse {settings.warehouse_path} has no raw.orders table: "
                 "run `tpch-elt load` (or `tpch-elt run`) first"
             )
-        if full_refresh or not table_exists(con, "staging", "stg_fct_orders"):
+        built = None if full_refresh else processed(con)
+        if built is None:
             return BuildPlan(None, None)
-        built_initial, processed = con.execute(
-            "select max(case when _batch_id = 0 then _loaded_at end), max(_batch_id) "
-            "from staging.stg_fct_orders"
-        ).fetchall()[0]
         published, published_batch = last_published_batch(con)
         raw_initial = None
         if table_exists(con, RAW_SCHEMA, "_batches"):
             rows = con.execute(f"select loaded_at from {RAW_SCHEMA}._batches where batch_id = 0").fetchall()
             raw_initial = rows[0][0] if rows else None
-    if raw_initial is not None and built_initial != raw_initial:
+    if raw_initial is not None and built.initial_loaded_at != raw_initial:
         return BuildPlan("raw was reloaded since the last build", None)
-    if full_tests or processed is None or not published or published_batch is None:
+    if full_tests or built.max_batch is None or not published or published_batch is None:
         return BuildPlan(None, None)
     # Batches a failed build processed were never published: audit them again.
-    return BuildPlan(None, min(int(processed), published_batch) + 1)
+    return BuildPlan(None, min(built.max_batch, published_batch) + 1)
 
 
 class _ProgressCallback:
