@@ -170,7 +170,8 @@ def record_history(project_dir: str, context: Any = None, **_: Any) -> None:
     task holds the writer lock, and never fails the task: a recording
     problem is one warning line.
     """
-    from tpch_elt.observability.history import enabled, record_run_part
+    from tpch_elt.observability.runs import record_run_part
+    from tpch_elt.observability.store import enabled
 
     settings = pipeline_settings()
     if settings.target != "dev" or not enabled() or context is None:
@@ -434,8 +435,9 @@ def observe(ti: Any = None, dag_run: Any = None) -> dict[str, int]:
     they do not fail the run: the tests gate publication.
     """
     from tpch_elt.observability.alerts import AlertSettings
-    from tpch_elt.observability.history import close_run, enabled
     from tpch_elt.observability.observe import observe as run_observe
+    from tpch_elt.observability.runs import close_run
+    from tpch_elt.observability.store import enabled
     from tpch_elt.warehouse.lock import warehouse_lock
 
     settings = pipeline_settings()

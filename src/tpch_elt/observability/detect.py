@@ -44,7 +44,7 @@ from typing import Any
 import duckdb
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.observability.history import SCHEMA, ensure_schema, utc_now
+from tpch_elt.observability.store import SCHEMA, ensure_schema, utc_now
 
 DIRECTIONS = ("both", "spike", "drop")
 SEVERITIES = ("fail", "warn")
