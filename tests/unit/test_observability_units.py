@@ -18,7 +18,8 @@ import pytest
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability.alerts import AlertSettings, Incident, notify
-from tpch_elt.observability.detect import Thresholds, detect_pending, judge, table_config
+from tpch_elt.observability.anomaly_config import Thresholds, table_config
+from tpch_elt.observability.detect import detect_pending, judge
 from tpch_elt.observability.record import record_artifact, record_artifacts_dir
 from tpch_elt.observability.runs import close_run, record_run_part
 from tpch_elt.observability.store import SCHEMA

@@ -648,7 +648,7 @@ def _metric_history(con: Con, result: Result, builds: Builds) -> str:
     ids = [b["invocation_id"] for b in builds]
     marks = ", ".join("?" for _ in ids)
     if result.monitor == "column":
-        from tpch_elt.observability.detect import COLUMN_METRICS
+        from tpch_elt.observability.anomaly_config import COLUMN_METRICS
 
         column = COLUMN_METRICS[result.metric]
         values = {
