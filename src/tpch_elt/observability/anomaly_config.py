@@ -129,7 +129,7 @@ def _check_keys(settings: Mapping[str, Any], allowed: set[str], where: str) -> N
 def _thresholds(base: Thresholds, settings: Mapping[str, Any], where: str) -> Thresholds:
     picked = {k: v for k, v in settings.items() if k in _THRESHOLD_KEYS}
     try:
-        converted = {
+        converted: dict[str, Any] = {
             key: (
                 str(value)
                 if key in ("direction", "severity")
@@ -172,6 +172,27 @@ def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
     `raw` is what artifacts.anomaly_meta() stored: {'defaults', 'own', 'columns'}.
     """
     raw = raw or {}
+    merged = _merged(raw, where)
+    base = _thresholds(Thresholds(), merged, where)
+    schema_changes = _schema_changes(merged.get("schema_changes"), where)
+    column_metrics = _metrics(merged.get("column_metrics"), where)
+    metric_thresholds = _metric_thresholds(base, merged, where)
+    columns = _columns(raw.get("columns") or {}, column_metrics, metric_thresholds, where)
+    return TableConfig(
+        where=where,
+        enabled=bool(merged.get("enabled", True)),
+        base=base,
+        volume=_monitor(base, merged.get("volume"), f"{where} (volume)"),
+        freshness=_monitor(base, merged.get("freshness"), f"{where} (freshness)"),
+        schema_changes=schema_changes,
+        column_metrics=column_metrics,
+        metric_thresholds=metric_thresholds,
+        columns=columns,
+    )
+
+
+def _merged(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The built-in defaults, then `anomaly_defaults`, then `anomaly`, merged key by key."""
     defaults = raw.get("defaults") or {}
     own = raw.get("own")
     if own is False:
@@ -189,17 +210,21 @@ def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
                 merged[key] = {**merged[key], **value}
             else:
                 merged[key] = value
-    base = _thresholds(Thresholds(), merged, where)
-    severity = merged.get("schema_changes")
+    return merged
+
+
+def _schema_changes(severity: Any, where: str) -> str | None:
     if severity in (False, None, "off"):
-        schema_changes = None
-    elif severity in SEVERITIES:
-        schema_changes = str(severity)
-    else:
-        raise PipelineError(
-            f"anomaly config of {where}: schema_changes must be fail, warn or off; fix its dbt meta"
-        )
-    column_metrics = _metrics(merged.get("column_metrics"), where)
+        return None
+    if severity in SEVERITIES:
+        return str(severity)
+    raise PipelineError(
+        f"anomaly config of {where}: schema_changes must be fail, warn or off; fix its dbt meta"
+    )
+
+
+def _metric_thresholds(base: Thresholds, merged: Mapping[str, Any], where: str) -> dict[str, Thresholds]:
+    """Per column metric: the base thresholds with the table's settings for that metric."""
     per_metric: dict[str, Mapping[str, Any]] = {}
     for metric in COLUMN_METRICS:
         settings = merged.get(metric) or {}
@@ -207,9 +232,18 @@ def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
             raise PipelineError(f"anomaly config of {where}: {metric} must be a mapping; fix its dbt meta")
         _check_keys(settings, _THRESHOLD_KEYS, f"{where} ({metric})")
         per_metric[metric] = settings
-    metric_thresholds = {m: _thresholds(base, per_metric[m], f"{where} ({m})") for m in COLUMN_METRICS}
-    columns = {}
-    for column, settings in (raw.get("columns") or {}).items():
+    return {m: _thresholds(base, per_metric[m], f"{where} ({m})") for m in COLUMN_METRICS}
+
+
+def _columns(
+    raw_columns: Mapping[str, Any],
+    column_metrics: tuple[str, ...],
+    metric_thresholds: Mapping[str, Thresholds],
+    where: str,
+) -> dict[str, tuple[Mapping[str, Thresholds], tuple[str, ...]]]:
+    """Per column with its own settings: its thresholds per metric and the metrics watched."""
+    columns: dict[str, tuple[Mapping[str, Thresholds], tuple[str, ...]]] = {}
+    for column, settings in raw_columns.items():
         label = f"{where} column {column}"
         if settings is False:
             columns[column] = (metric_thresholds, ())
@@ -225,14 +259,4 @@ def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
             {m: _thresholds(metric_thresholds[m], own_settings, label) for m in COLUMN_METRICS},
             metrics,
         )
-    return TableConfig(
-        where=where,
-        enabled=bool(merged.get("enabled", True)),
-        base=base,
-        volume=_monitor(base, merged.get("volume"), f"{where} (volume)"),
-        freshness=_monitor(base, merged.get("freshness"), f"{where} (freshness)"),
-        schema_changes=schema_changes,
-        column_metrics=column_metrics,
-        metric_thresholds=metric_thresholds,
-        columns=columns,
-    )
+    return columns
