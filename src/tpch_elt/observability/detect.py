@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import fmean, stdev
@@ -189,13 +189,16 @@ def _failed_before(con: duckdb.DuckDBPyConnection, started_at: datetime) -> set[
     return {(row[0], row[1], row[2], row[3]) for row in rows}
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime) -> list[Result]:
-    """Every monitor's verdict on one recorded build invocation."""
-    configs = _configs(con, invocation_id)
-    incidents = _failed_before(con, started_at)
-    results: list[Result] = []
+@dataclass(frozen=True)
+class _Build:
+    """The build under evaluation, and the failures of earlier builds kept out of its training."""
 
-    def add(
+    invocation_id: str
+    started_at: datetime
+    incidents: set[tuple[str, str, str, str]]
+
+    def check(
+        self,
         relation: str,
         column: str,
         monitor: str,
@@ -203,36 +206,41 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
         th: Thresholds,
         value: Any,
         history: list[tuple[str, Any]],
-    ) -> None:
+    ) -> Result | None:
+        """One monitor's verdict on `value`; None without a value or enough training."""
         if value is None:
-            return
-        training = [v for inv, v in history if (inv, relation, column, metric) not in incidents]
+            return None
+        training = [v for inv, v in history if (inv, relation, column, metric) not in self.incidents]
         verdict = judge(float(value), training, th)
         if verdict is None:
-            return
+            return None
         if metric in NON_NEGATIVE and verdict.expected_low is not None and verdict.expected_low < 0:
             verdict = replace(verdict, expected_low=0.0)
-        results.append(
-            Result(
-                invocation_id,
-                relation,
-                column,
-                monitor,
-                metric,
-                verdict.status,
-                verdict.value,
-                verdict.expected_low,
-                verdict.expected_high,
-                verdict.mean,
-                verdict.stddev,
-                verdict.score,
-                verdict.training_size,
-                th.sensitivity,
-                th.direction,
-                verdict.detail,
-            )
+        return Result(
+            self.invocation_id,
+            relation,
+            column,
+            monitor,
+            metric,
+            verdict.status,
+            verdict.value,
+            verdict.expected_low,
+            verdict.expected_high,
+            verdict.mean,
+            verdict.stddev,
+            verdict.score,
+            verdict.training_size,
+            th.sensitivity,
+            th.direction,
+            verdict.detail,
         )
 
+
+def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime) -> list[Result]:
+    """Every monitor's verdict on one recorded build invocation."""
+    configs = _configs(con, invocation_id)
+    build = _Build(invocation_id, started_at, _failed_before(con, started_at))
+    results: list[Result] = []
     current = con.execute(
         f"""
         select relation, rows_added, new_batches, freshness_lag_seconds, scope
@@ -244,33 +252,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
         config = configs.get(relation)
         if config is None or not config.enabled:
             continue
-        history = con.execute(
-            f"""
-            select t.invocation_id, t.rows_added, t.new_batches, t.freshness_lag_seconds
-            from {SCHEMA}.table_metrics as t
-            where t.relation = ? and t.measured_at < ?
-            order by t.measured_at
-            """,
-            [relation, started_at],
-        ).fetchall()
-        if config.volume is not None:
-            same_batches = [
-                (inv, added)
-                for inv, added, batches, _ in history
-                if added is not None and batches == new_batches
-            ]
-            add(relation, "", "volume", "rows_added", config.volume, rows_added, same_batches)
-        if config.freshness is not None:
-            add(
-                relation,
-                "",
-                "freshness",
-                "freshness_lag_seconds",
-                config.freshness,
-                lag,
-                [(inv, value) for inv, _, _, value in history if value is not None],
-            )
-        _column_checks(con, invocation_id, started_at, relation, config, add)
+        results += _table_checks(con, build, relation, config, rows_added, new_batches, lag)
+        results += _column_checks(con, build, relation, config)
     snapshotted = con.execute(
         f"select distinct relation from {SCHEMA}.schema_snapshots where invocation_id = ? order by 1",
         [invocation_id],
@@ -282,22 +265,60 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
     return results
 
 
-def _column_checks(
+def _table_checks(
     con: duckdb.DuckDBPyConnection,
-    invocation_id: str,
-    started_at: datetime,
+    build: _Build,
     relation: str,
     config: TableConfig,
-    add: Callable[..., None],
-) -> None:
+    rows_added: Any,
+    new_batches: Any,
+    lag: Any,
+) -> list[Result]:
+    """Volume and freshness of one table."""
+    history = con.execute(
+        f"""
+        select t.invocation_id, t.rows_added, t.new_batches, t.freshness_lag_seconds
+        from {SCHEMA}.table_metrics as t
+        where t.relation = ? and t.measured_at < ?
+        order by t.measured_at
+        """,
+        [relation, build.started_at],
+    ).fetchall()
+    checks: list[Result | None] = []
+    if config.volume is not None:
+        same_batches = [
+            (inv, added) for inv, added, batches, _ in history if added is not None and batches == new_batches
+        ]
+        checks.append(
+            build.check(relation, "", "volume", "rows_added", config.volume, rows_added, same_batches)
+        )
+    if config.freshness is not None:
+        checks.append(
+            build.check(
+                relation,
+                "",
+                "freshness",
+                "freshness_lag_seconds",
+                config.freshness,
+                lag,
+                [(inv, value) for inv, _, _, value in history if value is not None],
+            )
+        )
+    return [result for result in checks if result is not None]
+
+
+def _column_checks(
+    con: duckdb.DuckDBPyConnection, build: _Build, relation: str, config: TableConfig
+) -> list[Result]:
+    """Each watched metric of each measured column of one table."""
     metric_columns = ", ".join(f"c.{column}" for column in COLUMN_METRICS.values())
     current = con.execute(
         f"select c.column_name, c.scope, {metric_columns} from {SCHEMA}.column_metrics as c "
         "where c.invocation_id = ? and c.relation = ?",
-        [invocation_id, relation],
+        [build.invocation_id, relation],
     ).fetchall()
     if not current:
-        return
+        return []
     history = con.execute(
         f"""
         select c.invocation_id, c.column_name, c.scope, {metric_columns}
@@ -307,9 +328,10 @@ def _column_checks(
         where c.relation = ? and t.measured_at < ?
         order by t.measured_at
         """,
-        [relation, started_at],
+        [relation, build.started_at],
     ).fetchall()
     names = list(COLUMN_METRICS)
+    results: list[Result] = []
     for column, scope, *values in current:
         for metric in config.metrics_for(column):
             thresholds = config.thresholds_for(column, metric)
@@ -319,7 +341,10 @@ def _column_checks(
                 for row in history
                 if row[1] == column and row[2] == scope and row[3 + index] is not None
             ]
-            add(relation, column, "column", metric, thresholds, values[index], past)
+            result = build.check(relation, column, "column", metric, thresholds, values[index], past)
+            if result is not None:
+                results.append(result)
+    return results
 
 
 def _schema_results(
