@@ -32,9 +32,9 @@ from tpch_elt.load.ingest import IngestResult
 from tpch_elt.load.ingest import ingest as run_ingest
 from tpch_elt.load.ingest import status as read_status
 from tpch_elt.observability.alerts import AlertSettings
-from tpch_elt.observability.history import enabled as observability_enabled
 from tpch_elt.observability.observe import ObserveResult
 from tpch_elt.observability.observe import observe as run_observe
+from tpch_elt.observability.store import enabled as observability_enabled
 from tpch_elt.publish.publication import describe as describe_publication
 from tpch_elt.publish.publication import published_path, published_rows
 from tpch_elt.reports.pages import ReportResult, default_pages, held_by_another_process, write_reports

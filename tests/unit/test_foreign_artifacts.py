@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 
 from tpch_elt.observability.alerts import AlertSettings
-from tpch_elt.observability.history import SCHEMA
 from tpch_elt.observability.observe import observe
+from tpch_elt.observability.store import SCHEMA
 from tpch_elt.reports.observability import render
 from tpch_elt.settings import Settings
 

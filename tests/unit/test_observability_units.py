@@ -18,14 +18,11 @@ import pytest
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability.alerts import AlertSettings, Incident, notify
-from tpch_elt.observability.detect import Thresholds, detect_pending, judge, table_config
-from tpch_elt.observability.history import (
-    SCHEMA,
-    close_run,
-    record_artifact,
-    record_artifacts_dir,
-    record_run_part,
-)
+from tpch_elt.observability.anomaly_config import Thresholds, table_config
+from tpch_elt.observability.detect import detect_pending, judge
+from tpch_elt.observability.record import record_artifact, record_artifacts_dir
+from tpch_elt.observability.runs import close_run, record_run_part
+from tpch_elt.observability.store import SCHEMA
 from tpch_elt.reports.observability import band_chart, lineage_svg, render
 from tpch_elt.settings import Settings
 
@@ -665,7 +662,7 @@ INCIDENTS = [
 
 def test_one_grouped_message_then_suppression_then_realert(warehouse: Warehouse, webhook: Webhook) -> None:
     con = warehouse.con
-    from tpch_elt.observability.history import ensure_schema
+    from tpch_elt.observability.store import ensure_schema
 
     ensure_schema(con)
     printed: list[str] = []
@@ -707,7 +704,7 @@ def test_one_grouped_message_then_suppression_then_realert(warehouse: Warehouse,
 
 def test_a_failed_delivery_is_logged_and_retried_next_time(warehouse: Warehouse) -> None:
     con = warehouse.con
-    from tpch_elt.observability.history import ensure_schema
+    from tpch_elt.observability.store import ensure_schema
 
     ensure_schema(con)
     hook = Webhook(status=500)
@@ -821,9 +818,9 @@ def test_the_page_explains_an_empty_history(tmp_path: Path) -> None:
 def test_distinct_counts_are_skipped_above_the_row_cap(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tpch_elt.observability.history as history_module
+    import tpch_elt.observability.metrics as metrics_module
 
-    monkeypatch.setattr(history_module, "DISTINCT_MAX_ROWS", 50)
+    monkeypatch.setattr(metrics_module, "DISTINCT_MAX_ROWS", 50)
     w = warehouse
     first = w.build(rows=100)
     second = w.build(rows=40)
@@ -848,7 +845,7 @@ def test_distinct_counts_are_skipped_above_the_row_cap(
     ],
 )
 def test_measurement_scope_follows_what_changed(previous, now, expected) -> None:
-    from tpch_elt.observability.history import _Previous, _scope
+    from tpch_elt.observability.metrics import _Previous, _scope
 
     prev = _Previous(*previous) if previous else None
     assert _scope("source", True, prev, *now) == expected
@@ -859,7 +856,7 @@ def test_recording_never_breaks_the_build_it_follows(
 ) -> None:
     from types import SimpleNamespace
 
-    from tpch_elt.observability.history import record_dbt_invocation
+    from tpch_elt.observability.record import record_dbt_invocation
 
     settings = Settings(data_dir=tmp_path)
     outcome = record_dbt_invocation(settings, SimpleNamespace(result=object()))

@@ -31,7 +31,7 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.load.schema_check import check_file
 from tpch_elt.observability import alerts
 from tpch_elt.observability.alerts import AlertSettings, Incident, notify, post_webhook
-from tpch_elt.observability.history import SCHEMA, ensure_schema
+from tpch_elt.observability.store import SCHEMA, ensure_schema
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES
 from tpch_elt.transform import docs

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.observability.history import SCHEMA
+from tpch_elt.observability.store import SCHEMA
 
 WEBHOOK_ENV = "TPCH_ELT_SLACK_WEBHOOK_URL"
 SUPPRESS_ENV = "TPCH_ELT_ALERT_SUPPRESS_HOURS"

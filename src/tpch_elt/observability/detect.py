@@ -21,251 +21,26 @@ mean ± max(sensitivity·stddev, min_change_percent % of |mean|, min_change);
 `direction` spike/drop looks at one side only. Outside the range the result
 takes the configured `severity` (fail or warn), inside it passes.
 
-Configuration is dbt `meta`, read from the manifest: project-wide defaults
-under `anomaly_defaults` (dbt_project.yml), overrides under `anomaly` on a
-source, model or folder, and per column under the column's `anomaly`
-(`metrics:` adds column metrics to watch; thresholds apply to them all).
-The thresholds above apply to every monitor; `volume:`, `freshness:` and
-each column metric's name (e.g. `null_percent:`) take overrides for that
-monitor or metric alone. dbt merges `meta` one key deep, so the two names
-keep defaults and overrides apart; here they are merged key by key.
+The thresholds are configured in dbt `meta` (`tpch_elt.observability.anomaly_config`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from statistics import fmean, stdev
 from typing import Any
 
 import duckdb
 
-from tpch_elt.errors import PipelineError
-from tpch_elt.observability.history import SCHEMA, ensure_schema, utc_now
+from tpch_elt.observability.anomaly_config import COLUMN_METRICS, TableConfig, Thresholds, table_config
+from tpch_elt.observability.store import SCHEMA, ensure_schema, utc_now
 
-DIRECTIONS = ("both", "spike", "drop")
-SEVERITIES = ("fail", "warn")
-COLUMN_METRICS = {
-    # metric -> column in observability.column_metrics
-    "null_percent": "null_percent",
-    "distinct_count": "distinct_count",
-    "min": "min_value",
-    "max": "max_value",
-    "avg": "avg_value",
-    "min_length": "min_length",
-    "max_length": "max_length",
-}
 # Metrics that cannot go below zero: their expected range stops at 0.
 NON_NEGATIVE = {"null_percent", "distinct_count", "min_length", "max_length", "freshness_lag_seconds"}
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """How one metric is judged."""
-
-    sensitivity: float = 3.0
-    direction: str = "both"
-    training_runs: int = 14
-    min_training_size: int = 5
-    min_change_percent: float = 5.0
-    min_change: float = 0.0
-    severity: str = "fail"
-
-    def validate(self, where: str) -> Thresholds:
-        problems = []
-        if not self.sensitivity > 0:
-            problems.append(f"sensitivity must be > 0 (got {self.sensitivity})")
-        if self.direction not in DIRECTIONS:
-            problems.append(f"direction must be one of {', '.join(DIRECTIONS)} (got {self.direction!r})")
-        if self.training_runs < 2 or self.min_training_size < 2:
-            problems.append("training_runs and min_training_size must be >= 2")
-        if self.min_training_size > self.training_runs:
-            problems.append(
-                f"min_training_size ({self.min_training_size}) exceeds training_runs ({self.training_runs})"
-            )
-        if self.min_change_percent < 0 or self.min_change < 0:
-            problems.append("min_change_percent and min_change must be >= 0")
-        if self.severity not in SEVERITIES:
-            problems.append(f"severity must be fail or warn (got {self.severity!r})")
-        if problems:
-            raise PipelineError(f"anomaly config of {where}: {problems[0]}; fix its dbt meta")
-        return self
-
-
-_THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
-_TABLE_KEYS = _THRESHOLD_KEYS | {"enabled", "volume", "freshness", "schema_changes", "column_metrics"}
-_TABLE_KEYS |= set(COLUMN_METRICS)
-_COLUMN_KEYS = _THRESHOLD_KEYS | {"metrics"}
-
-# The built-in defaults; dbt_project.yml restates them as `anomaly_defaults`.
-BUILTIN: dict[str, Any] = {
-    "enabled": True,
-    "sensitivity": 3,
-    "direction": "both",
-    "training_runs": 14,
-    "min_training_size": 5,
-    "min_change_percent": 5,
-    "min_change": 0,
-    "severity": "fail",
-    "volume": {},
-    # A lag only matters when data is late, and by at least an hour.
-    "freshness": {"direction": "spike", "min_change": 3600},
-    "schema_changes": "fail",
-    "column_metrics": ["null_percent"],
-    # Null rates move by chance in small batches (a customer's first order
-    # leaves its average gap null): a move under one point never alerts.
-    "null_percent": {"min_change": 1},
-}
-
-
-@dataclass(frozen=True)
-class TableConfig:
-    """The effective anomaly config of one source or model."""
-
-    where: str
-    enabled: bool
-    base: Thresholds
-    volume: Thresholds | None
-    freshness: Thresholds | None
-    schema_changes: str | None  # fail | warn | None (off)
-    column_metrics: tuple[str, ...]
-    # Per column metric, per column: thresholds and the metrics watched.
-    metric_thresholds: Mapping[str, Thresholds]
-    columns: Mapping[str, tuple[Mapping[str, Thresholds], tuple[str, ...]]]
-
-    def metrics_for(self, column: str) -> tuple[str, ...]:
-        return self.columns[column][1] if column in self.columns else self.column_metrics
-
-    def thresholds_for(self, column: str, metric: str) -> Thresholds:
-        """Base < the table's settings for this metric < the column's own settings."""
-        if column in self.columns:
-            return self.columns[column][0][metric]
-        return self.metric_thresholds[metric]
-
-
-def _check_keys(settings: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(settings) - allowed)
-    if unknown:
-        raise PipelineError(
-            f"anomaly config of {where}: unknown key {unknown[0]!r} "
-            f"(known: {', '.join(sorted(allowed))}); fix its dbt meta"
-        )
-
-
-def _thresholds(base: Thresholds, settings: Mapping[str, Any], where: str) -> Thresholds:
-    picked = {k: v for k, v in settings.items() if k in _THRESHOLD_KEYS}
-    try:
-        converted = {
-            key: (
-                str(value)
-                if key in ("direction", "severity")
-                else int(value)
-                if key in ("training_runs", "min_training_size")
-                else float(value)
-            )
-            for key, value in picked.items()
-        }
-    except (TypeError, ValueError) as exc:
-        raise PipelineError(f"anomaly config of {where}: {exc}; fix its dbt meta") from None
-    return replace(base, **converted).validate(where)
-
-
-def _metrics(value: Any, where: str) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else list(value or [])
-    for item in items:
-        if item not in COLUMN_METRICS:
-            raise PipelineError(
-                f"anomaly config of {where}: unknown column metric {item!r} "
-                f"(known: {', '.join(COLUMN_METRICS)}); fix its dbt meta"
-            )
-    return tuple(items)
-
-
-def _monitor(base: Thresholds, value: Any, where: str) -> Thresholds | None:
-    if value is False or value == "off":
-        return None
-    if value in (None, True):
-        return base
-    if not isinstance(value, Mapping):
-        raise PipelineError(f"anomaly config of {where}: expected a mapping or false; fix its dbt meta")
-    _check_keys(value, _THRESHOLD_KEYS, where)
-    return _thresholds(base, value, where)
-
-
-def table_config(where: str, raw: Mapping[str, Any] | None) -> TableConfig:
-    """Merge built-in defaults < `anomaly_defaults` < `anomaly` (+ column settings).
-
-    `raw` is what observe.anomaly_meta() stored: {'defaults', 'own', 'columns'}.
-    """
-    raw = raw or {}
-    defaults = raw.get("defaults") or {}
-    own = raw.get("own")
-    if own is False:
-        own = {"enabled": False}
-    for part, label in ((defaults, "anomaly_defaults"), (own or {}, "anomaly")):
-        if not isinstance(part, Mapping):
-            raise PipelineError(
-                f"anomaly config of {where}: meta.{label} must be a mapping; fix its dbt meta"
-            )
-        _check_keys(part, _TABLE_KEYS, where)
-    merged: dict[str, Any] = dict(BUILTIN)
-    for part in (defaults, own or {}):
-        for key, value in part.items():
-            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
-    base = _thresholds(Thresholds(), merged, where)
-    severity = merged.get("schema_changes")
-    if severity in (False, None, "off"):
-        schema_changes = None
-    elif severity in SEVERITIES:
-        schema_changes = str(severity)
-    else:
-        raise PipelineError(
-            f"anomaly config of {where}: schema_changes must be fail, warn or off; fix its dbt meta"
-        )
-    column_metrics = _metrics(merged.get("column_metrics"), where)
-    per_metric: dict[str, Mapping[str, Any]] = {}
-    for metric in COLUMN_METRICS:
-        settings = merged.get(metric) or {}
-        if not isinstance(settings, Mapping):
-            raise PipelineError(f"anomaly config of {where}: {metric} must be a mapping; fix its dbt meta")
-        _check_keys(settings, _THRESHOLD_KEYS, f"{where} ({metric})")
-        per_metric[metric] = settings
-    metric_thresholds = {m: _thresholds(base, per_metric[m], f"{where} ({m})") for m in COLUMN_METRICS}
-    columns = {}
-    for column, settings in (raw.get("columns") or {}).items():
-        label = f"{where} column {column}"
-        if settings is False:
-            columns[column] = (metric_thresholds, ())
-            continue
-        if not isinstance(settings, Mapping):
-            raise PipelineError(f"anomaly config of {label}: expected a mapping; fix its dbt meta")
-        _check_keys(settings, _COLUMN_KEYS, label)
-        metrics = column_metrics + tuple(
-            m for m in _metrics(settings.get("metrics"), label) if m not in column_metrics
-        )
-        own_settings = {k: v for k, v in settings.items() if k != "metrics"}
-        columns[column] = (
-            {m: _thresholds(metric_thresholds[m], own_settings, label) for m in COLUMN_METRICS},
-            metrics,
-        )
-    return TableConfig(
-        where=where,
-        enabled=bool(merged.get("enabled", True)),
-        base=base,
-        volume=_monitor(base, merged.get("volume"), f"{where} (volume)"),
-        freshness=_monitor(base, merged.get("freshness"), f"{where} (freshness)"),
-        schema_changes=schema_changes,
-        column_metrics=column_metrics,
-        metric_thresholds=metric_thresholds,
-        columns=columns,
-    )
-
 
 # -- the z-score verdict ------------------------------------------------------
 
@@ -414,13 +189,16 @@ def _failed_before(con: duckdb.DuckDBPyConnection, started_at: datetime) -> set[
     return {(row[0], row[1], row[2], row[3]) for row in rows}
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime) -> list[Result]:
-    """Every monitor's verdict on one recorded build invocation."""
-    configs = _configs(con, invocation_id)
-    incidents = _failed_before(con, started_at)
-    results: list[Result] = []
+@dataclass(frozen=True)
+class _Build:
+    """The build under evaluation, and the failures of earlier builds kept out of its training."""
 
-    def add(
+    invocation_id: str
+    started_at: datetime
+    incidents: set[tuple[str, str, str, str]]
+
+    def check(
+        self,
         relation: str,
         column: str,
         monitor: str,
@@ -428,36 +206,41 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
         th: Thresholds,
         value: Any,
         history: list[tuple[str, Any]],
-    ) -> None:
+    ) -> Result | None:
+        """One monitor's verdict on `value`; None without a value or enough training."""
         if value is None:
-            return
-        training = [v for inv, v in history if (inv, relation, column, metric) not in incidents]
+            return None
+        training = [v for inv, v in history if (inv, relation, column, metric) not in self.incidents]
         verdict = judge(float(value), training, th)
         if verdict is None:
-            return
+            return None
         if metric in NON_NEGATIVE and verdict.expected_low is not None and verdict.expected_low < 0:
             verdict = replace(verdict, expected_low=0.0)
-        results.append(
-            Result(
-                invocation_id,
-                relation,
-                column,
-                monitor,
-                metric,
-                verdict.status,
-                verdict.value,
-                verdict.expected_low,
-                verdict.expected_high,
-                verdict.mean,
-                verdict.stddev,
-                verdict.score,
-                verdict.training_size,
-                th.sensitivity,
-                th.direction,
-                verdict.detail,
-            )
+        return Result(
+            self.invocation_id,
+            relation,
+            column,
+            monitor,
+            metric,
+            verdict.status,
+            verdict.value,
+            verdict.expected_low,
+            verdict.expected_high,
+            verdict.mean,
+            verdict.stddev,
+            verdict.score,
+            verdict.training_size,
+            th.sensitivity,
+            th.direction,
+            verdict.detail,
         )
 
+
+def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: datetime) -> list[Result]:
+    """Every monitor's verdict on one recorded build invocation."""
+    configs = _configs(con, invocation_id)
+    build = _Build(invocation_id, started_at, _failed_before(con, started_at))
+    results: list[Result] = []
     current = con.execute(
         f"""
         select relation, rows_added, new_batches, freshness_lag_seconds, scope
@@ -469,33 +252,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
         config = configs.get(relation)
         if config is None or not config.enabled:
             continue
-        history = con.execute(
-            f"""
-            select t.invocation_id, t.rows_added, t.new_batches, t.freshness_lag_seconds
-            from {SCHEMA}.table_metrics as t
-            where t.relation = ? and t.measured_at < ?
-            order by t.measured_at
-            """,
-            [relation, started_at],
-        ).fetchall()
-        if config.volume is not None:
-            same_batches = [
-                (inv, added)
-                for inv, added, batches, _ in history
-                if added is not None and batches == new_batches
-            ]
-            add(relation, "", "volume", "rows_added", config.volume, rows_added, same_batches)
-        if config.freshness is not None:
-            add(
-                relation,
-                "",
-                "freshness",
-                "freshness_lag_seconds",
-                config.freshness,
-                lag,
-                [(inv, value) for inv, _, _, value in history if value is not None],
-            )
-        _column_checks(con, invocation_id, started_at, relation, config, add)
+        results += _table_checks(con, build, relation, config, rows_added, new_batches, lag)
+        results += _column_checks(con, build, relation, config)
     snapshotted = con.execute(
         f"select distinct relation from {SCHEMA}.schema_snapshots where invocation_id = ? order by 1",
         [invocation_id],
@@ -507,22 +265,60 @@ def evaluate(con: duckdb.DuckDBPyConnection, invocation_id: str, started_at: dat
     return results
 
 
-def _column_checks(
+def _table_checks(
     con: duckdb.DuckDBPyConnection,
-    invocation_id: str,
-    started_at: datetime,
+    build: _Build,
     relation: str,
     config: TableConfig,
-    add: Callable[..., None],
-) -> None:
+    rows_added: Any,
+    new_batches: Any,
+    lag: Any,
+) -> list[Result]:
+    """Volume and freshness of one table."""
+    history = con.execute(
+        f"""
+        select t.invocation_id, t.rows_added, t.new_batches, t.freshness_lag_seconds
+        from {SCHEMA}.table_metrics as t
+        where t.relation = ? and t.measured_at < ?
+        order by t.measured_at
+        """,
+        [relation, build.started_at],
+    ).fetchall()
+    checks: list[Result | None] = []
+    if config.volume is not None:
+        same_batches = [
+            (inv, added) for inv, added, batches, _ in history if added is not None and batches == new_batches
+        ]
+        checks.append(
+            build.check(relation, "", "volume", "rows_added", config.volume, rows_added, same_batches)
+        )
+    if config.freshness is not None:
+        checks.append(
+            build.check(
+                relation,
+                "",
+                "freshness",
+                "freshness_lag_seconds",
+                config.freshness,
+                lag,
+                [(inv, value) for inv, _, _, value in history if value is not None],
+            )
+        )
+    return [result for result in checks if result is not None]
+
+
+def _column_checks(
+    con: duckdb.DuckDBPyConnection, build: _Build, relation: str, config: TableConfig
+) -> list[Result]:
+    """Each watched metric of each measured column of one table."""
     metric_columns = ", ".join(f"c.{column}" for column in COLUMN_METRICS.values())
     current = con.execute(
         f"select c.column_name, c.scope, {metric_columns} from {SCHEMA}.column_metrics as c "
         "where c.invocation_id = ? and c.relation = ?",
-        [invocation_id, relation],
+        [build.invocation_id, relation],
     ).fetchall()
     if not current:
-        return
+        return []
     history = con.execute(
         f"""
         select c.invocation_id, c.column_name, c.scope, {metric_columns}
@@ -532,9 +328,10 @@ def _column_checks(
         where c.relation = ? and t.measured_at < ?
         order by t.measured_at
         """,
-        [relation, started_at],
+        [relation, build.started_at],
     ).fetchall()
     names = list(COLUMN_METRICS)
+    results: list[Result] = []
     for column, scope, *values in current:
         for metric in config.metrics_for(column):
             thresholds = config.thresholds_for(column, metric)
@@ -544,7 +341,10 @@ def _column_checks(
                 for row in history
                 if row[1] == column and row[2] == scope and row[3 + index] is not None
             ]
-            add(relation, column, "column", metric, thresholds, values[index], past)
+            result = build.check(relation, column, "column", metric, thresholds, values[index], past)
+            if result is not None:
+                results.append(result)
+    return results
 
 
 def _schema_results(

@@ -1,7 +1,7 @@
 """Observe: judge the recorded history and alert (`tpch-elt observe`).
 
 The history itself is recorded after every dbt invocation of `tpch-elt
-build` (`tpch_elt.observability.history`); `observe` optionally records the artifacts of
+build` (`tpch_elt.observability.record`); `observe` optionally records the artifacts of
 a dbt run made elsewhere (`--artifacts DIR`), then evaluates every
 invocation it has not seen yet, oldest first (`tpch_elt.observability.detect`), and
 sends one grouped alert for their failures and anomalies
@@ -21,7 +21,8 @@ import duckdb
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability.alerts import AlertOutcome, AlertSettings, Incident, notify
 from tpch_elt.observability.detect import Result, detect_pending, pending_invocations, stored_results
-from tpch_elt.observability.history import SCHEMA, RecordOutcome, ensure_schema, record_artifacts_dir, utc_now
+from tpch_elt.observability.record import RecordOutcome, record_artifacts_dir
+from tpch_elt.observability.store import SCHEMA, ensure_schema, utc_now
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse.connection import connect
 from tpch_elt.warehouse.lock import warehouse_lock

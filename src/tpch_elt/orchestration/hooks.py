@@ -68,7 +68,8 @@ def record_history(project_dir: str, context: Any = None, **_: Any) -> None:
     task holds the writer lock, and never fails the task: a recording
     problem is one warning line.
     """
-    from tpch_elt.observability.history import enabled, record_run_part
+    from tpch_elt.observability.runs import record_run_part
+    from tpch_elt.observability.store import enabled
 
     settings = dag_settings()
     if settings.target != "dev" or not enabled() or context is None:

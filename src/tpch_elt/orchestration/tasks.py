@@ -112,8 +112,9 @@ def observe_run(manifest: Path, plan: RunPlan, dag_run: Any) -> dict[str, int]:
     tests gate publication.
     """
     from tpch_elt.observability.alerts import AlertSettings
-    from tpch_elt.observability.history import close_run, enabled
     from tpch_elt.observability.observe import observe as run_observe
+    from tpch_elt.observability.runs import close_run
+    from tpch_elt.observability.store import enabled
     from tpch_elt.warehouse.lock import warehouse_lock
 
     settings = dag_settings()

@@ -1,7 +1,7 @@
 """The observability page of `tpch-elt report`: what ran, what failed and why.
 
 Everything comes from the warehouse's `observability` schema (recorded by
-`tpch_elt.observability.history`, judged by `tpch_elt.observability.detect`): run history, test
+`tpch_elt.observability.record`, judged by `tpch_elt.observability.detect`): run history, test
 results over time, failing tests with their sample rows and SQL, model
 durations, each anomaly with its metric's history and expected band,
 source freshness, schema changes, test and documentation coverage per
@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from tpch_elt.observability.detect import Result, expected_range, fmt
-from tpch_elt.observability.history import SCHEMA
+from tpch_elt.observability.store import SCHEMA
 from tpch_elt.reports.charts import AXIS, GRID, PALETTE, TEXT, Series, compact, line_chart, nice_ticks
 from tpch_elt.reports.pages import Page, esc, html_table
 from tpch_elt.warehouse.connection import table_exists
@@ -648,7 +648,7 @@ def _metric_history(con: Con, result: Result, builds: Builds) -> str:
     ids = [b["invocation_id"] for b in builds]
     marks = ", ".join("?" for _ in ids)
     if result.monitor == "column":
-        from tpch_elt.observability.detect import COLUMN_METRICS
+        from tpch_elt.observability.anomaly_config import COLUMN_METRICS
 
         column = COLUMN_METRICS[result.metric]
         values = {

@@ -11,7 +11,8 @@ from typing import Any
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.load.full_load import RAW_SCHEMA
-from tpch_elt.observability.history import artifact_from_result, read_json, record_dbt_invocation
+from tpch_elt.observability.artifacts import artifact_from_result, read_json
+from tpch_elt.observability.record import record_dbt_invocation
 from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
 from tpch_elt.publish.publication import Publication, last_published_batch, latest, publish
 from tpch_elt.settings import Settings
