@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -34,7 +33,8 @@ from tpch_elt.load.ingest import status as read_status
 from tpch_elt.observability.alerts import AlertSettings
 from tpch_elt.observability.observe import ObserveResult
 from tpch_elt.observability.observe import observe as run_observe
-from tpch_elt.observability.store import enabled as observability_enabled
+from tpch_elt.pipeline import RunOptions, fail_on_anomalies
+from tpch_elt.pipeline import run as run_pipeline
 from tpch_elt.publish.publication import describe as describe_publication
 from tpch_elt.publish.publication import published_path, published_rows
 from tpch_elt.reports.pages import ReportResult, default_pages, held_by_another_process, write_reports
@@ -44,7 +44,6 @@ from tpch_elt.transform.build import BuildSummary
 from tpch_elt.transform.build import build as run_build
 from tpch_elt.transform.docs import generate_docs
 from tpch_elt.warehouse.connection import connect, table_exists
-from tpch_elt.warehouse.lock import warehouse_lock
 
 console = Console()
 err_console = Console(stderr=True)
@@ -163,12 +162,11 @@ def main_options(
 
 def _do_generate(
     settings: Settings,
-    scale_factor_text: str,
+    scale_factor: float,
     force: bool,
     initial_fraction: float = 1.0,
     batches: int = 0,
 ) -> None:
-    scale_factor = parse_scale_factor(scale_factor_text)
     validate_split(initial_fraction, batches)
     with _progress() as progress:
         task = progress.add_task(
@@ -204,8 +202,7 @@ def _do_generate(
         )
 
 
-def _do_load(settings: Settings, scale_factor_text: str) -> None:
-    scale_factor = parse_scale_factor(scale_factor_text)
+def _do_load(settings: Settings, scale_factor: float) -> None:
     with _progress() as progress:
         task = progress.add_task("load raw", total=len(TABLES), detail="")
 
@@ -413,14 +410,16 @@ def generate(
 ) -> None:
     """Generate TPC-H Parquet files under <data-dir>/landing/sf=<SF>/."""
     settings = _settings(ctx)
-    _guard(lambda: _do_generate(settings, scale_factor, force, initial_fraction, batches))
+    sf = _guard(lambda: parse_scale_factor(scale_factor))
+    _guard(lambda: _do_generate(settings, sf, force, initial_fraction, batches))
 
 
 @app.command()
 def load(ctx: typer.Context, scale_factor: str = ScaleFactor) -> None:
     """Load the landing files into the warehouse's raw schema (atomic)."""
     settings = _settings(ctx)
-    _guard(lambda: _do_load(settings, scale_factor))
+    sf = _guard(lambda: parse_scale_factor(scale_factor))
+    _guard(lambda: _do_load(settings, sf))
 
 
 @app.command()
@@ -633,16 +632,6 @@ def _do_observe(
     return result
 
 
-def _fail_on_anomalies(result: ObserveResult) -> None:
-    if result.failing:
-        first = result.failing[0]
-        more = f" (+{len(result.failing) - 1} more)" if len(result.failing) > 1 else ""
-        raise PipelineError(
-            f"failing anomaly: {first.monitor} {first.describe()}{more}; "
-            "see the observability page of `tpch-elt report`"
-        )
-
-
 @app.command()
 def observe(
     ctx: typer.Context,
@@ -665,7 +654,7 @@ def observe(
     """Detect anomalies in the recorded dbt history, alert; exit 1 on a failing anomaly."""
     settings = _settings(ctx)
     result = _guard(lambda: _do_observe(settings, artifacts, webhook_url, suppress_hours))
-    _guard(lambda: _fail_on_anomalies(result))
+    _guard(lambda: fail_on_anomalies(result))
 
 
 @app.command()
@@ -683,55 +672,53 @@ def run(
     """The main job: generate, load, build, then each batch: ingest + incremental build; observe; report."""
     settings = _settings(ctx)
     started = time.perf_counter()
-    # Refuse bad options before touching anything (not even the lock file).
-    _guard(lambda: (parse_scale_factor(scale_factor), validate_split(initial_fraction, batches)))
-    # One writer for the whole job: a second run exits before generating.
-    with contextlib.ExitStack() as stack:
-        _guard(lambda: stack.enter_context(warehouse_lock(settings.warehouse_path, "run")))
-        _run_steps(settings, scale_factor, initial_fraction, batches, full_refresh)
+    options = _guard(
+        lambda: RunOptions(parse_scale_factor(scale_factor), initial_fraction, batches, full_refresh)
+    )
+    _guard(lambda: run_pipeline(settings, options, _CliSteps()))
     console.print(f"Pipeline finished in {time.perf_counter() - started:.1f} s")
 
 
-def _run_steps(
-    settings: Settings,
-    scale_factor: str,
-    initial_fraction: float,
-    batches: int,
-    full_refresh: bool,
-) -> None:
-    _guard(lambda: _do_generate(settings, scale_factor, False, initial_fraction, batches))
-    _guard(lambda: _do_load(settings, scale_factor))
-    _guard(lambda: _do_build(settings, [], [], full_refresh))
-    increments = Table(title="incremental builds", title_justify="left")
-    for column in ("batch", "orders", "lines", "models", "tests", "seconds"):
-        increments.add_column(column, justify="right")
-    while True:
-        result = _guard(lambda: _do_ingest(settings, None))
-        if result.status != "ingested":
-            break
-        state = _guard(lambda: read_status(settings))
-        last = sum(1 for r in state.batches if r.kind == "batch") >= state.planned
-        # The last increment is also the "daily" run: it rebuilds the
-        # history-wide marts and sweeps every test over all history.
-        summary = _guard(lambda last=last: _do_build(settings, [], [], False, full_tests=last, quiet=True))
-        increments.add_row(
-            str(result.batch_id),
-            f"{result.rows.get('orders', 0):,}",
-            f"{result.rows.get('lineitem', 0):,}",
+class _CliSteps:
+    """The steps of `tpch-elt run` (tpch_elt.pipeline) as the CLI shows them."""
+
+    def __init__(self) -> None:
+        self.increments = Table(title="incremental builds", title_justify="left")
+        for column in ("batch", "orders", "lines", "models", "tests", "seconds"):
+            self.increments.add_column(column, justify="right")
+
+    def generate(self, settings: Settings, options: RunOptions) -> None:
+        _do_generate(settings, options.scale_factor, False, options.initial_fraction, options.batches)
+
+    def load(self, settings: Settings, scale_factor: float) -> None:
+        _do_load(settings, scale_factor)
+
+    def build(self, settings: Settings, *, full_refresh: bool, full_tests: bool, quiet: bool) -> BuildSummary:
+        return _do_build(settings, [], [], full_refresh, full_tests=full_tests, quiet=quiet)
+
+    def ingest(self, settings: Settings) -> IngestResult:
+        return _do_ingest(settings, None)
+
+    def increment_built(self, ingested: IngestResult, summary: BuildSummary) -> None:
+        self.increments.add_row(
+            str(ingested.batch_id),
+            f"{ingested.rows.get('orders', 0):,}",
+            f"{ingested.rows.get('lineitem', 0):,}",
             str(summary.count("model", "success")),
             str(summary.count("test", "pass")),
             f"{summary.build_seconds + summary.freshness_seconds:.1f}",
         )
-    if increments.rows:
-        console.print(increments)
-    _guard(lambda: _report_marts(settings))
-    observed = None
-    if settings.target == "dev" and observability_enabled():
-        observed = _guard(lambda: _do_observe(settings))
-    if settings.target == "dev":
-        _guard(lambda: _do_report(settings))
-    if observed is not None:
-        _guard(lambda: _fail_on_anomalies(observed))
+
+    def marts(self, settings: Settings) -> None:
+        if self.increments.rows:
+            console.print(self.increments)
+        _report_marts(settings)
+
+    def observe(self, settings: Settings) -> ObserveResult:
+        return _do_observe(settings)
+
+    def report(self, settings: Settings) -> None:
+        _do_report(settings)
 
 
 def main() -> None:
