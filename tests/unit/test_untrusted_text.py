@@ -26,7 +26,7 @@ import pytest
 import typer
 from rich.console import Console
 
-from tpch_elt import cli
+from tpch_elt.cli import output as cli_output
 from tpch_elt.errors import PipelineError
 from tpch_elt.load.schema_check import check_file
 from tpch_elt.observability import alerts
@@ -332,7 +332,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     buffer = io.StringIO()
     for name in ("console", "err_console"):
         monkeypatch.setattr(
-            cli, name, Console(file=buffer, force_terminal=True, color_system=None, width=300)
+            cli_output, name, Console(file=buffer, force_terminal=True, color_system=None, width=300)
         )
     return buffer
 
@@ -340,7 +340,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
 def test_a_warning_about_a_column_named_like_markup_prints_as_is(terminal: io.StringIO) -> None:
     """The defect's scenario: ingest has committed, then its warning raised MarkupError."""
     warning = "batch_0001/lineitem.parquet: new column x[/y] (VARCHAR) kept in raw.lineitem"
-    cli._print_checks([warning, "[bold]y[/bold] and [link=http://x]z[/link]"], {"bad [/row]": 2})
+    cli_output.print_checks([warning, "[bold]y[/bold] and [link=http://x]z[/link]"], {"bad [/row]": 2})
     assert terminal.getvalue().splitlines() == [
         f"warning: {warning}",
         "warning: [bold]y[/bold] and [link=http://x]z[/link]",
@@ -349,7 +349,7 @@ def test_a_warning_about_a_column_named_like_markup_prints_as_is(terminal: io.St
 
 
 def test_escape_sequences_from_data_reach_the_terminal_as_text(terminal: io.StringIO) -> None:
-    cli._print_checks(["col\x1b[2J\x1b]8;;http://x\x07\u202e\r\nnext"], {})
+    cli_output.print_checks(["col\x1b[2J\x1b]8;;http://x\x07\u202e\r\nnext"], {})
     out = terminal.getvalue()
     assert out == "warning: col\\x1b[2J\\x1b]8;;http://x\\x07\\u202e\\x0d\\x0anext\n"
 
@@ -359,7 +359,7 @@ def test_an_error_from_data_prints_as_one_line_and_exits_1(terminal: io.StringIO
         raise PipelineError("batch file /d/[/x]\x1b[31m.parquet: column 'x[/y]\nz' is bad")
 
     with pytest.raises(typer.Exit) as caught:
-        cli._guard(step)
+        cli_output.guard(step)
     assert caught.value.exit_code == 1
     assert terminal.getvalue() == "error: batch file /d/[/x]\\x1b[31m.parquet: column 'x[/y]\\x0az' is bad\n"
 
