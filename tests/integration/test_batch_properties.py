@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from testkit.cli import E2E_SCALE_FACTOR, copy_data_dir, run_cli
 
 from tpch_elt import tpch
-from tpch_elt.publish.publication import published_path
+from tpch_elt.publish.segments import published_path
 
 SF = f"{E2E_SCALE_FACTOR:g}"
 MAX_EXAMPLES = 3

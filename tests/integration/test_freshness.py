@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 from testkit.cli import copy_data_dir, run_cli
 
-from tpch_elt.publish.publication import published_path
+from tpch_elt.publish.segments import published_path
 
 TABLES = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 

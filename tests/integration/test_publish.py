@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from testkit.cli import REPO_ROOT, cli_env, copy_data_dir, run_cli, start_cli, start_in_repo
 
-from tpch_elt.publish.publication import published_path, segments_dir
+from tpch_elt.publish.segments import published_path, segments_dir
 
 SF = "0.01"
 MARTS_QUERY = """

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 from testkit.cli import copy_data_dir, run_cli
 
-from tpch_elt.publish.publication import published_path, segments_dir
+from tpch_elt.publish.segments import published_path, segments_dir
 
 SF = "0.01"
 

@@ -12,14 +12,9 @@ import pytest
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.publish import publication as publishing
-from tpch_elt.publish.publication import (
-    KEEP_PUBLICATIONS,
-    last_published_batch,
-    latest,
-    publish,
-    published_path,
-    segments_dir,
-)
+from tpch_elt.publish import segments
+from tpch_elt.publish.publication import last_published_batch, latest, publish
+from tpch_elt.publish.segments import KEEP_PUBLICATIONS, published_path, segments_dir
 from tpch_elt.settings import Settings
 
 
@@ -155,9 +150,10 @@ def test_segment_folders_are_synced_before_the_catalog_names_them(
     store = segments_dir(settings.warehouse_path)
     events: list[tuple[str, Path]] = []
     real_fsync, real_replace = publishing.fsync, os.replace
-    monkeypatch.setattr(
-        publishing, "fsync", lambda path: (events.append(("fsync", Path(path))), real_fsync(path))
-    )
+    for module in (publishing, segments):  # the publication syncs the store, segments their folders
+        monkeypatch.setattr(
+            module, "fsync", lambda path: (events.append(("fsync", Path(path))), real_fsync(path))
+        )
     monkeypatch.setattr(
         publishing.os,
         "replace",

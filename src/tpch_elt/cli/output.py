@@ -21,7 +21,8 @@ from rich.table import Table
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.load.ingest import IngestResult
-from tpch_elt.publish.publication import published_path, published_rows
+from tpch_elt.publish.publication import published_rows
+from tpch_elt.publish.segments import published_path
 from tpch_elt.settings import Settings
 from tpch_elt.transform.build import BuildSummary
 from tpch_elt.warehouse.connection import connect, table_exists

@@ -28,7 +28,7 @@ import duckdb
 
 from tpch_elt import __version__
 from tpch_elt.errors import PipelineError, first_line
-from tpch_elt.publish.publication import published_path
+from tpch_elt.publish.segments import published_path
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse.connection import connect, table_exists
 

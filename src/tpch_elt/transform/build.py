@@ -14,7 +14,8 @@ from tpch_elt.load.full_load import RAW_SCHEMA
 from tpch_elt.observability.artifacts import artifact_from_result, read_json
 from tpch_elt.observability.record import record_dbt_invocation
 from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
-from tpch_elt.publish.publication import Publication, last_published_batch, latest, publish
+from tpch_elt.publish.publication import last_published_batch, latest, publish
+from tpch_elt.publish.segments import Publication
 from tpch_elt.settings import Settings
 from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke
 from tpch_elt.warehouse.connection import connect, table_exists
