@@ -41,6 +41,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # The DAG's names come from the package; `make airflow-stop` runs this file
@@ -370,10 +371,11 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _get_json(url: str, token: str | None = None, timeout: float = 5) -> dict:
+def _get_json(url: str, token: str | None = None, timeout: float = 5) -> dict[str, Any]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
 
 
 def token(base_url: str, username: str, password: str) -> str:
@@ -385,7 +387,7 @@ def token(base_url: str, username: str, password: str) -> str:
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["access_token"]
+        return str(json.loads(response.read())["access_token"])
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -405,7 +407,7 @@ def _raise_import_errors(native: Native, jwt: str) -> None:
 
 
 def wait_until_ready(
-    native: Native, login: str | None, timeout: float, procs: Mapping[str, subprocess.Popen]
+    native: Native, login: str | None, timeout: float, procs: Mapping[str, subprocess.Popen[bytes]]
 ) -> None:
     """Bounded wait: API healthy, every component heartbeating, the DAG registered."""
     deadline = time.monotonic() + timeout
@@ -466,7 +468,7 @@ def start(native: Native, *, scale_factor: str, batches: int, login: str, timeou
     native.run_dir.mkdir(parents=True, exist_ok=True)
     prepare(env, scale_factor=scale_factor, batches=batches, login=login)
     airflow = tool("airflow", env)
-    procs: dict[str, subprocess.Popen] = {}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     for component in COMPONENTS:
         with _log_file(native, component).open("ab") as log:
             procs[component] = proc = subprocess.Popen(

@@ -104,7 +104,7 @@ def summary_table(summary: BuildSummary) -> Table:
     def cell(n: int, style: str) -> str:
         return f"[{style}]{n}[/]" if n else "0"
 
-    rows = (
+    rows: tuple[tuple[str, str, dict[str, str]], ...] = (
         ("models", "model", {"pass": "success"}),
         ("tests", "test", {}),
         ("unit tests", "unit_test", {}),

@@ -227,7 +227,7 @@ def write_mart(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{number:06d}.parquet"
     appendable = key is not None and had and not full_refresh and BATCH_COLUMN in _columns(con, name)
-    if appendable:
+    if appendable and key is not None:
         watermark = max((s.max_batch_id for s in had if s.max_batch_id is not None), default=None)
         if watermark is not None:
             new_rows = f"select * from {relation} where {BATCH_COLUMN} > {int(watermark)}"

@@ -84,7 +84,7 @@ def release_duckdb() -> None:
     env = DuckDBConnectionManager._ENV
     if env is not None:
         env.close()
-    DuckDBConnectionManager.close_all_connections()
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]  # dbt-duckdb is untyped
 
 
 def dbt_executable() -> str:
