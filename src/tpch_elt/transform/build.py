@@ -175,30 +175,19 @@ def _build(
 ) -> BuildSummary:
     plan = plan_build(settings, full_refresh=full_refresh, full_tests=full_tests)
     summary = BuildSummary(plan=plan)
-    if plan.full_refresh_reason:
-        full_refresh = True
+    full_refresh = full_refresh or bool(plan.full_refresh_reason)
+    planned = _planned_selection(plan, dbt_vars)
     args = ["build", *common_dbt_args(settings), "--quiet"]
     if dbt_vars:
         args += ["--vars", dbt_vars]
-    env = settings.dbt_env()
-    env["TPCH_ELT_TESTS_FROM_BATCH"] = "" if plan.tests_from_batch is None else str(plan.tests_from_batch)
-    # What the plan itself runs when the user restricts nothing: the audit
-    # every published mart needs (see _publish_if_audited).
-    planned = _Selection(
-        tuple(INCREMENTAL_SELECT) if plan.tests_from_batch is not None else (),
-        # The 4-hourly increment: history-wide aggregates and sweeps wait for
-        # the daily `--full-tests` run (see README, "Incremental loading").
-        tuple(INCREMENTAL_SKIPS) if plan.tests_from_batch is not None else (),
-        dbt_vars,
-    )
-    selected = list(select) or list(planned.select)
-    for selector in selected:
+    for selector in list(select) or list(planned.select):
         args += ["--select", selector]
-    excluded = list(exclude) + list(planned.exclude)
-    for selector in excluded:
+    for selector in [*exclude, *planned.exclude]:
         args += ["--exclude", selector]
     if full_refresh:
         args.append("--full-refresh")
+    env = settings.dbt_env()
+    env["TPCH_ELT_TESTS_FROM_BATCH"] = "" if plan.tests_from_batch is None else str(plan.tests_from_batch)
 
     with dbt_environment(env):
         started = time.perf_counter()
@@ -210,51 +199,18 @@ def _build(
         summary.success = bool(result.success)
         summary.invocation_id = _invocation_id(result)
         record_dbt_invocation(settings, result)  # observability; warns, never raises
-
         if freshness:
-            started = time.perf_counter()
-            fresh = invoke(
-                ["source", "freshness", *common_dbt_args(settings), "--quiet"]
-                + (["--vars", dbt_vars] if dbt_vars else [])
-                + [
-                    arg
-                    for selector in select
-                    for arg in ("--select", selector)
-                    if selector.startswith("source:")
-                ]
-            )
-            summary.freshness_seconds = time.perf_counter() - started
-            if fresh.exception is not None and fresh.result is None:
-                raise PipelineError(f"dbt source freshness could not run: {fresh.exception}")
-            record_dbt_invocation(settings, fresh)
-            for item in getattr(fresh.result, "results", []) or []:
-                status = str(getattr(item.status, "value", item.status))
-                summary.freshness[status] += 1
-                if status in ("error", "runtime error"):
-                    summary.failures.append(
-                        NodeFailure(
-                            item.node.unique_id,
-                            "source",
-                            status,
-                            f"source {item.node.source_name}.{item.node.name} is stale "
-                            f"(last load {getattr(item, 'max_loaded_at', 'unknown')})"
-                            if status == "error"
-                            else str(getattr(item, "message", "")),
-                        )
-                    )
-            summary.success = summary.success and bool(fresh.success)
-
+            _check_freshness(settings, summary, select, dbt_vars)
         # Publish last: a source that fails its freshness check (error
         # severity) fails the build, and a failed build publishes nothing.
         if settings.target == "dev":
             started = time.perf_counter()
             if publish_marts:
-                restricted = bool(select or exclude)
                 _publish_if_audited(
                     settings,
                     summary,
                     result.result,
-                    audit=planned if restricted else None,
+                    audit=planned if select or exclude else None,
                     full_refresh=full_refresh,
                     restriction=" ".join(
                         [f"--select {s}" for s in select] + [f"--exclude {s}" for s in exclude]
@@ -267,6 +223,44 @@ def _build(
                     summary.publish_hint = "run `tpch-elt build` without --no-publish to publish"
             summary.publish_seconds = time.perf_counter() - started
     return summary
+
+
+def _planned_selection(plan: BuildPlan, dbt_vars: str | None) -> _Selection:
+    """What the plan itself runs when the user restricts nothing: the audit every published mart needs."""
+    if plan.tests_from_batch is None:
+        return _Selection((), (), dbt_vars)
+    # The 4-hourly increment: history-wide aggregates and sweeps wait for
+    # the daily `--full-tests` run (see README, "Incremental loading").
+    return _Selection(tuple(INCREMENTAL_SELECT), tuple(INCREMENTAL_SKIPS), dbt_vars)
+
+
+def _check_freshness(
+    settings: Settings, summary: BuildSummary, select: Sequence[str], dbt_vars: str | None
+) -> None:
+    """`dbt source freshness` (of the selected sources, if the user selected any) into the summary."""
+    args = ["source", "freshness", *common_dbt_args(settings), "--quiet"]
+    if dbt_vars:
+        args += ["--vars", dbt_vars]
+    args += [arg for selector in select if selector.startswith("source:") for arg in ("--select", selector)]
+    started = time.perf_counter()
+    fresh = invoke(args)
+    summary.freshness_seconds = time.perf_counter() - started
+    if fresh.exception is not None and fresh.result is None:
+        raise PipelineError(f"dbt source freshness could not run: {fresh.exception}")
+    record_dbt_invocation(settings, fresh)
+    for item in getattr(fresh.result, "results", []) or []:
+        status = str(getattr(item.status, "value", item.status))
+        summary.freshness[status] += 1
+        if status == "error":
+            message = (
+                f"source {item.node.source_name}.{item.node.name} is stale "
+                f"(last load {getattr(item, 'max_loaded_at', 'unknown')})"
+            )
+            summary.failures.append(NodeFailure(item.node.unique_id, "source", status, message))
+        elif status == "runtime error":
+            message = str(getattr(item, "message", ""))
+            summary.failures.append(NodeFailure(item.node.unique_id, "source", status, message))
+    summary.success = summary.success and bool(fresh.success)
 
 
 def _invocation_id(result: Any) -> str | None:
