@@ -25,7 +25,7 @@ help:
 	@echo "make run [SCALE_FACTOR=1]  generate TPC-H, load DuckDB, build the dbt marts"
 	@echo "make test                  make lint, then every tier of the suite on both cores"
 	@echo "make test-fast             make lint, then tests/unit: no dbt build, no subprocess (before each commit)"
-	@echo "make lint                  ruff (lint + format check) and sqlfluff (dbt templater) on the SQL"
+	@echo "make lint                  ruff (lint, complexity, format check), mypy --strict, sqlfluff (dbt templater) on the SQL"
 	@echo "make docs                  dbt docs as one offline page: data/docs/index.html (needs make run)"
 	@echo "make test-e2e | test-airflow  one slower tier: tests/integration, tests/airflow (CI jobs)"
 	@echo "make slim-ci STATE=DIR     build + test only state:modified+, deferring to DIR's manifest"
@@ -54,11 +54,12 @@ test-fast: lint
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 # Quality gates (README, "Quality gates"): zero findings from ruff on the
-# Python and from sqlfluff (dbt templater, DuckDB dialect, .sqlfluff) on the
-# dbt SQL. .ci/sqlfluff lints in a scratch directory: never a real warehouse.
+# Python (its complexity rule included), mypy --strict on src/ and airflow/,
+# and sqlfluff (dbt templater, DuckDB dialect, .sqlfluff) on the dbt SQL. .ci/sqlfluff lints in a scratch directory: never a real warehouse.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	VENV=$(VENV) .ci/mypy
 	VENV=$(VENV) .ci/sqlfluff lint dbt_project
 
 # The slower tiers alone, as the CI workflow's jobs run them

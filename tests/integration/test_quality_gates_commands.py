@@ -33,9 +33,9 @@ def test_make_test_runs_make_lint_first() -> None:
     lint = [
         i
         for i, line in enumerate(lines)
-        if re.search(r"ruff (check|format --check)|\.ci/sqlfluff lint", line)
+        if re.search(r"ruff (check|format --check)|\.ci/mypy|\.ci/sqlfluff lint", line)
     ]
-    assert len(lint) == 3 and max(lint) < pytest_at, lines
+    assert len(lint) == 4 and max(lint) < pytest_at, lines
 
 
 def test_pre_commit_config_is_valid() -> None:

@@ -131,6 +131,7 @@ def test_pre_commit_uses_only_local_hooks_pinned_from_pypi() -> None:
         "check-added-large-files",
         "ruff-check",
         "ruff-format",
+        "mypy",
         "sqlfluff-lint",
     } <= set(hooks)
     dev = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
@@ -148,7 +149,9 @@ def test_pre_commit_uses_only_local_hooks_pinned_from_pypi() -> None:
     # sqlfluff's dbt templater runs in the project's environment, through make lint's wrapper
     assert hooks["sqlfluff-lint"]["language"] == "unsupported"
     assert hooks["sqlfluff-lint"]["entry"].startswith(".ci/sqlfluff lint")
-    for name in ("ruff", "sqlfluff", "sqlfluff-templater-dbt", "pre-commit"):
+    # so does mypy: checking the code's use of duckdb, dbt and Airflow needs them installed
+    assert hooks["mypy"]["language"] == "unsupported" and hooks["mypy"]["entry"] == ".ci/mypy"
+    for name in ("ruff", "sqlfluff", "sqlfluff-templater-dbt", "pre-commit", "mypy"):
         assert name in pins, f"{name} is not pinned in the dev extra"
 
 
