@@ -1,9 +1,10 @@
 """`dbt_pipeline`: ingest → source checks → staging → intermediate → mart → publish + observe → report.
 
-Scheduling only (docs: ARCHITECTURE.md). Each step is a function the
-`tpch-elt` CLI calls too, or dbt itself rendered by Cosmos from a manifest
-that `airflow/stack.py manifest` produced ahead of time: parsing this file
-never runs dbt.
+Wiring only (docs/architecture.md). Each Python task calls one function of
+`tpch_elt.orchestration.tasks` (the same steps the `tpch-elt` CLI runs);
+each dbt task is dbt itself, rendered by Cosmos from a manifest that
+`airflow/stack.py manifest` produced ahead of time: parsing this file never
+runs dbt. The hooks around dbt tasks live in `tpch_elt.orchestration.hooks`.
 
 Warehouse access. DuckDB allows one writing process, so on the `dev` target
 every task that opens the warehouse takes the one slot of the pool
