@@ -33,18 +33,17 @@ def _freeze(marker: Path, point: str) -> None:
 def _install(marker: Path, point: str) -> None:
     kind, _, where = point.partition(":")
     if kind == "rules":
-        from tpch_elt.load import full_load as load
-        from tpch_elt.load import ingest
+        # The quarantine sequence both `load` and `ingest` run for each table.
+        from tpch_elt.load import quarantine
 
-        for module in (load, ingest):
-            original = module.quarantine_rejected
+        original = quarantine.quarantine_rejected
 
-            def paused(con: Any, table: str, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                if table == where:
-                    _freeze(marker, point)
-                return _original(con, table, *args, **kwargs)
+        def paused(con: Any, table: str, *args: Any, **kwargs: Any) -> Any:
+            if table == where:
+                _freeze(marker, point)
+            return original(con, table, *args, **kwargs)
 
-            module.quarantine_rejected = paused
+        quarantine.quarantine_rejected = paused
     elif kind == "dbt":
         import dbt.cli.main
 
