@@ -10,7 +10,7 @@ import pytest
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.extract import generate
-from tpch_elt.extract.batches import batch_dir, plan_batches, read_plan
+from tpch_elt.extract.batches import BatchPlan, BatchRange, batch_dir, plan_batches, read_plan, validate_split
 from tpch_elt.settings import Settings
 
 
@@ -114,3 +114,121 @@ def test_an_unreadable_generated_file_is_one_line_naming_it(
     assert message.startswith(f"landing file {region} is unreadable (")
     assert "run `tpch-elt generate` again" in message
     assert "\n" not in message
+
+
+# --- the split: which orders the initial load takes and which each batch brings ------------------
+
+
+def _keys(path: Path, key: str) -> list[int]:
+    with duckdb.connect() as con:
+        return [k for (k,) in con.execute(f"select {key} from '{path}' order by all").fetchall()]
+
+
+def test_the_initial_load_takes_the_lowest_keys_and_the_batches_the_rest_in_order(landing: Path) -> None:
+    plan = plan_batches(landing, 0.01, 0.8, 3)
+    assert plan == BatchPlan(
+        scale_factor=0.01,
+        initial_fraction=0.8,
+        initial_max_order_key=80,
+        initial_orders=80,
+        batches=(BatchRange(1, 81, 87, 7), BatchRange(2, 88, 94, 7), BatchRange(3, 95, 100, 6)),
+    )
+    assert read_plan(landing) == plan
+
+
+def test_each_batch_file_holds_exactly_its_range_and_every_order_arrives_once(landing: Path) -> None:
+    plan = plan_batches(landing, 0.01, 0.8, 3)
+    assert plan is not None
+    delivered = list(range(1, plan.initial_max_order_key + 1))
+    for batch in plan.batches:
+        orders = _keys(batch_dir(landing, batch.batch_id) / "orders.parquet", "o_orderkey")
+        assert orders == list(range(batch.min_order_key, batch.max_order_key + 1))
+        assert len(orders) == batch.orders
+        lines = _keys(batch_dir(landing, batch.batch_id) / "lineitem.parquet", "l_orderkey")
+        assert lines == sorted(orders * 2)  # an order's lines arrive with it
+        delivered += orders
+    assert delivered == list(range(1, 101))
+
+
+def test_sparse_order_keys_are_split_by_rank_not_by_key_value(tmp_path: Path) -> None:
+    """TPC-H's order keys have gaps: the split counts orders, not key values."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    keys = "[1, 2, 3, 4, 5, 6, 7, 32, 33, 34, 35, 36, 37, 38, 39, 64]"
+    with duckdb.connect() as con:
+        con.execute(f"copy (select unnest({keys})::bigint as o_orderkey) to '{landing / 'orders.parquet'}'")
+        con.execute(
+            f"copy (select unnest({keys})::bigint as l_orderkey, 1 as l_linenumber) "
+            f"to '{landing / 'lineitem.parquet'}'"
+        )
+    plan = plan_batches(landing, 0.01, 0.5, 2)
+    assert plan is not None
+    assert (plan.initial_orders, plan.initial_max_order_key) == (8, 32)
+    assert plan.batches == (BatchRange(1, 33, 36, 4), BatchRange(2, 37, 64, 4))
+
+
+def test_the_same_split_is_reused_without_rewriting_its_files(landing: Path) -> None:
+    first = plan_batches(landing, 0.01, 0.8, 2)
+    written = {p: p.stat().st_ino for p in (landing / "batches").rglob("*")}
+    assert plan_batches(landing, 0.01, 0.8, 2) == first
+    assert {p: p.stat().st_ino for p in (landing / "batches").rglob("*")} == written
+
+
+def test_the_same_split_with_a_batch_file_missing_is_written_again(landing: Path) -> None:
+    plan_batches(landing, 0.01, 0.8, 2)
+    missing = batch_dir(landing, 2) / "lineitem.parquet"
+    missing.unlink()
+    plan_batches(landing, 0.01, 0.8, 2)
+    assert _keys(missing, "l_orderkey") == sorted(list(range(91, 101)) * 2)
+
+
+def test_no_batches_removes_the_plan_and_its_batches(landing: Path) -> None:
+    plan_batches(landing, 0.01, 0.8, 2)
+    assert plan_batches(landing, 0.01, 1, 0) is None
+    assert read_plan(landing) is None
+    assert not (landing / "batches").exists()
+
+
+@pytest.mark.parametrize(
+    ("initial_fraction", "batches"),
+    [(0.99, 2), (0.001, 1)],
+    ids=["fewer orders left than batches", "no initial order"],
+)
+def test_a_split_the_orders_cannot_fill_is_refused_leaving_no_batches(
+    landing: Path, initial_fraction: float, batches: int
+) -> None:
+    with pytest.raises(PipelineError) as refused:
+        plan_batches(landing, 0.01, initial_fraction, batches)
+    assert str(refused.value) == (
+        f"cannot split 100 orders into an initial {initial_fraction:g} and {batches} batches: "
+        "use a larger scale factor or fewer batches"
+    )
+    assert not (landing / "batches").exists()
+    assert not list(landing.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("initial_fraction", "batches", "message"),
+    [
+        (0, 2, "--initial-fraction must be in (0, 1], got 0"),
+        (1.5, 2, "--initial-fraction must be in (0, 1], got 1.5"),
+        (float("nan"), 2, "--initial-fraction must be in (0, 1], got nan"),
+        (0.9, -1, "--batches must be 0 or more, got -1"),
+        (1, 1, "--batches needs --initial-fraction below 1 (e.g. 0.9) to leave orders to arrive"),
+        (0.9, 0, "--initial-fraction below 1 needs --batches of 1 or more to hold the rest"),
+    ],
+)
+def test_an_invalid_split_is_refused_in_one_line_before_anything_is_written(
+    landing: Path, initial_fraction: float, batches: int, message: str
+) -> None:
+    with pytest.raises(PipelineError) as refused:
+        validate_split(initial_fraction, batches)
+    assert str(refused.value) == message
+    with pytest.raises(PipelineError):
+        plan_batches(landing, 0.01, initial_fraction, batches)
+    assert sorted(p.name for p in landing.iterdir()) == ["lineitem.parquet", "orders.parquet"]
+
+
+@pytest.mark.parametrize(("initial_fraction", "batches"), [(1, 0), (0.9, 1), (0.01, 10)])
+def test_a_valid_split_passes_validation(initial_fraction: float, batches: int) -> None:
+    validate_split(initial_fraction, batches)
