@@ -1,5 +1,5 @@
 """The lock (requirements/, README "Installs: the lock") agrees with
-pyproject.toml.
+pyproject.toml, and every install uses it with its hashes.
 
 Each lock must pin every requirement of pyproject.toml's dependencies and of
 its extras at a version the requirement's specifier accepts, on Linux x86_64
@@ -219,3 +219,33 @@ def test_the_build_lock_holds_pip_and_pyproject_build_backend() -> None:
             assert requirement.specifier.contains(pin.version, prereleases=True), f"{pin.name}=={pin.version}"
     direct = {pin.name for pin in parsed.pins if f"-r {BUILD_INPUT}" in pin.via}
     assert direct == {canonicalize_name(requirement.name) for requirement in asked}
+
+
+def prerequisites(target: str) -> list[str]:
+    (rule,) = re.findall(rf"^{re.escape(target)}:(?!=)(.*)$", makefile(), re.MULTILINE)
+    return rule.split()
+
+
+def test_make_install_installs_the_lock_with_hashes_then_the_project_alone() -> None:
+    # a new lock installs the dependencies again; a new pyproject.toml, the project
+    assert {f"requirements/{BUILD}", "requirements/dev.txt"} <= set(prerequisites("$(BIN)/.dependencies"))
+    assert {"pyproject.toml", "$(BIN)/.dependencies"} <= set(prerequisites("$(BIN)/.installed"))
+    # make lock needs uv, not a project the stale lock may fail pip check for
+    assert prerequisites("lock") == ["$(BIN)/.dependencies"]
+    steps = recipe("$(BIN)/.dependencies") + recipe("$(BIN)/.installed")
+    installs = [shlex.split(line) for line in steps if " pip install " in line]
+    assert [words[words.index("-r") + 1] for words in installs if "-r" in words] == [
+        f"requirements/{BUILD}",
+        "requirements/dev.txt",
+    ], "the locked pip first, then the dev lock"
+    *locked, project = installs
+    for words in locked:
+        assert "--require-hashes" in words, words
+    assert {"--no-deps", "--no-build-isolation", "-e", "."} <= set(project), project
+    assert project[-2:] == ["-e", "."]
+    assert recipe("$(BIN)/.installed")[-2].endswith("-m pip check")
+    # every target that needs the environment goes through the stamp
+    for target in ("install", "run", "lint", "test-e2e", "test-airflow"):
+        assert "$(BIN)/.installed" in prerequisites(target), target
+    for target in ("test", "test-fast"):
+        assert prerequisites(target) == ["lint"], target
