@@ -28,6 +28,7 @@ from testkit.lock import (
     lock_python,
     read_lock,
 )
+from testkit.workflow import workflow
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # Each lock with the extras it holds besides the dependencies: one per way the project is installed.
@@ -249,3 +250,17 @@ def test_make_install_installs_the_lock_with_hashes_then_the_project_alone() -> 
         assert "$(BIN)/.installed" in prerequisites(target), target
     for target in ("test", "test-fast"):
         assert prerequisites(target) == ["lint"], target
+
+
+def test_ci_installs_only_through_make_and_caches_pip_by_the_lock() -> None:
+    for name, job in workflow()["jobs"].items():
+        caches = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/cache")]
+        assert caches, f"job {name} keeps no pip cache"
+        for step in caches:
+            assert "hashFiles('requirements/*.txt')" in step["with"]["key"], (
+                f"job {name}: {step['with']['key']}"
+            )
+        for step in job["steps"]:
+            assert "pip" not in str(step.get("run", "")), f"job {name} runs pip itself"
+    ci_run = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip " not in ci_run and re.search(r"^make test$", ci_run, re.MULTILINE)
