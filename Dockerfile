@@ -7,8 +7,9 @@
 ARG AIRFLOW_VERSION=3.3.2
 FROM apache/airflow:${AIRFLOW_VERSION}-python3.11
 ARG AIRFLOW_VERSION
-# More packages for the image, e.g. "dbt-snowflake~=1.11.0" for the snowflake target.
-ARG EXTRA_REQUIREMENTS=""
+# The lock the image installs (requirements/, `make lock`): airflow.txt, or
+# airflow-snowflake.txt for the snowflake target (dbt-snowflake too).
+ARG REQUIREMENTS=requirements/airflow.txt
 
 # Where everything lives; the same layout as a clone of the repository.
 ENV TPCH_ELT_HOME=/opt/tpch-elt
@@ -28,11 +29,20 @@ RUN mkdir -p "${TPCH_ELT_DATA_DIR}" /opt/airflow/auth \
     && chmod -R g+rwX "${TPCH_ELT_HOME}" /opt/airflow/auth
 USER airflow
 
-# Dependencies first (cached while only the DAG or the models change). Airflow
-# stays pinned to the image's version, as the image's documentation asks.
+# Dependencies first (cached while only the code, the DAG or the models
+# change), from the lock with its hashes: the versions the tests ran, nothing
+# resolved at build time. The lock pins apache-airflow at this image's
+# version, as the image's documentation asks; the build stops if the two
+# differ (after changing AIRFLOW_VERSION, change pyproject.toml's airflow
+# extra and run `make lock`). pip and the build backend come from build.txt.
+COPY --chown=airflow:0 requirements ${TPCH_ELT_HOME}/requirements
+RUN grep -q "^apache-airflow==${AIRFLOW_VERSION} " "${TPCH_ELT_HOME}/${REQUIREMENTS}" \
+    || { echo "${REQUIREMENTS} does not pin apache-airflow==${AIRFLOW_VERSION}" >&2; exit 1; } \
+    && pip install --no-cache-dir --require-hashes -r "${TPCH_ELT_HOME}/requirements/build.txt" \
+    && pip install --no-cache-dir --require-hashes -r "${TPCH_ELT_HOME}/${REQUIREMENTS}"
 COPY --chown=airflow:0 pyproject.toml README.md ${TPCH_ELT_HOME}/
 COPY --chown=airflow:0 src ${TPCH_ELT_HOME}/src
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "${TPCH_ELT_HOME}[airflow]" ${EXTRA_REQUIREMENTS}
+RUN pip install --no-cache-dir --no-deps --no-build-isolation "${TPCH_ELT_HOME}"
 
 COPY --chown=airflow:0 dbt_project ${TPCH_ELT_HOME}/dbt_project
 COPY --chown=airflow:0 airflow ${TPCH_ELT_HOME}/airflow

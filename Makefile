@@ -19,7 +19,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .PHONY: install run test clean help bench airflow airflow-stop \
-	lint docs test-fast test-e2e test-airflow ci-state slim-ci
+	lock lock-upgrade lint docs test-fast test-e2e test-airflow ci-state slim-ci
 
 help:
 	@echo "make run [SCALE_FACTOR=1]  generate TPC-H, load DuckDB, build the dbt marts"
@@ -31,16 +31,62 @@ help:
 	@echo "make slim-ci STATE=DIR     build + test only state:modified+, deferring to DIR's manifest"
 	@echo "make bench [SCALE_FACTOR=1] full refresh vs one 1 % batch, printed and in bench/results/"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
+	@echo "make lock                  re-resolve the lock (requirements/*.txt) from pyproject.toml on PyPI, keeping pins it can"
+	@echo "make lock-upgrade          the same, every package at its newest release pyproject.toml allows"
 	@echo "make airflow [SCALE_FACTOR=1] [AIRFLOW_PORT=8080]  Airflow 3 + the dbt_pipeline DAG, UI on localhost (airflow/airflow)"
 	@echo "make airflow-stop          stop it"
 
-$(BIN)/.installed: pyproject.toml
+# Installs come from the lock, requirements/*.txt: every package pinned with
+# its hashes, so a fresh clone installs what CI tested, whatever PyPI has
+# released since, and pip resolves nothing. The locked pip goes in first: the
+# one a new venv brings may be too old (pip 23.2 rejects a locked package that
+# another requires with extras, e.g. mashumaro[msgpack], in hash-checking
+# mode). The project goes in last, without dependencies and with the locked
+# build backend; pip check stops the install if the lock no longer has what
+# pyproject.toml's dependencies ask for (tests/unit/test_lock.py checks the
+# extras too). `make lock` mends that: it needs only the locked dependencies
+# (uv among them), not the project.
+#   build.txt              pip, and pyproject's [build-system] requires (requirements/build.in)
+#   dev.txt                dependencies and the dev, airflow, snowflake extras: make install, CI
+#   airflow.txt            dependencies and the airflow extra: the Dockerfile
+#   airflow-snowflake.txt  and the snowflake extra: the image for the snowflake target
+#   base.txt               dependencies only: the pipeline without Airflow or the tests
+$(BIN)/.dependencies: requirements/build.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,airflow,snowflake]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	@touch $@
+
+$(BIN)/.installed: pyproject.toml $(BIN)/.dependencies
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $@
 
 install: $(BIN)/.installed
+
+# The lock, written by uv (pinned in the dev extra) rather than pip-tools:
+# --universal resolves once for every platform and Python from LOCK_PYTHON
+# on, with markers where they differ, so one file serves Linux x86_64 and
+# aarch64 (CI, the image, laptops); pip-compile resolves only for the
+# machine it runs on. Installs need only pip. dev.txt is resolved first and
+# constrains the others: every lock pins the same versions. uv keeps the
+# pins already in a file unless pyproject.toml rules them out; lock-upgrade
+# takes the newest releases. Needs PyPI; tests/unit/test_lock.py checks that
+# the lock satisfies pyproject.toml.
+LOCK_PYTHON := 3.11
+LOCK_FLAGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version $(LOCK_PYTHON) \
+	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
+lock: $(BIN)/.dependencies
+	$(UV_COMPILE) pyproject.toml --extra dev --extra airflow --extra snowflake -o requirements/dev.txt
+	$(UV_COMPILE) -c requirements/dev.txt requirements/build.in -o requirements/build.txt
+	$(UV_COMPILE) -c requirements/dev.txt pyproject.toml -o requirements/base.txt
+	$(UV_COMPILE) -c requirements/dev.txt pyproject.toml --extra airflow -o requirements/airflow.txt
+	$(UV_COMPILE) -c requirements/dev.txt pyproject.toml --extra airflow --extra snowflake \
+		-o requirements/airflow-snowflake.txt
+
+lock-upgrade: LOCK_FLAGS += --upgrade
+lock-upgrade: lock
 
 run: $(BIN)/.installed
 	$(BIN)/tpch-elt run --scale-factor $(SCALE_FACTOR)
@@ -55,7 +101,8 @@ test-fast: lint
 
 # Quality gates (README, "Quality gates"): zero findings from ruff on the
 # Python (its complexity rule included), mypy --strict on src/ and airflow/,
-# and sqlfluff (dbt templater, DuckDB dialect, .sqlfluff) on the dbt SQL. .ci/sqlfluff lints in a scratch directory: never a real warehouse.
+# and sqlfluff (dbt templater, DuckDB dialect, .sqlfluff) on the dbt SQL.
+# .ci/sqlfluff lints in a scratch directory: never a real warehouse.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

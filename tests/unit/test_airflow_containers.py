@@ -2,8 +2,10 @@
 
 They must parse, reference only files that exist, keep the image layout and
 the compose mounts in agreement, run the same commands `make airflow` runs
-natively, and (production) take every secret from the environment, refusing
-to start without one, as `docker compose` interpolation does.
+natively, install from the lock (requirements/) with the Airflow version of
+the image they build on, and (production) take every secret from the
+environment, refusing to start without one, as `docker compose`
+interpolation does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.version import Version
 from testkit.airflow import REPO_ROOT, stack
+from testkit.lock import REQUIREMENTS_DIR, linux_environment, lock_python, pinned_version
 
 DEV = REPO_ROOT / "docker-compose.yml"
 PROD = REPO_ROOT / "docker-compose.prod.yml"
@@ -76,6 +80,12 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     ]
 
 
+def dockerfile_args() -> dict[str, str]:
+    return dict(
+        rest.split("=", 1) for kind, rest in dockerfile_instructions() if kind == "ARG" and "=" in rest
+    )
+
+
 def image_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for instruction, rest in dockerfile_instructions():
@@ -120,7 +130,7 @@ def test_dockerfile_builds_on_the_official_airflow_3_image_from_existing_sources
     import airflow
 
     instructions = dockerfile_instructions()
-    args = dict(rest.split("=", 1) for kind, rest in instructions if kind == "ARG" and "=" in rest)
+    args = dockerfile_args()
     (base,) = [rest for kind, rest in instructions if kind == "FROM"]
     assert base == "apache/airflow:${AIRFLOW_VERSION}-python3.11"
     # The image's Airflow is the release line pyproject's `airflow` extra installs natively.
@@ -141,8 +151,80 @@ def test_dockerfile_builds_on_the_official_airflow_3_image_from_existing_sources
             )
     # The steps the image runs at build time are the native ones.
     runs = [rest for kind, rest in instructions if kind == "RUN"]
-    assert any("[airflow]" in run and "apache-airflow==${AIRFLOW_VERSION}" in run for run in runs)
     assert any(run.endswith("/airflow/stack.py manifest") for run in runs)
+
+
+def pip_installs(run: str) -> list[list[str]]:
+    return [
+        words
+        for command in re.split(r"&&|\|\||;", run)
+        if (words := shlex.split(command.strip()))[:2] == ["pip", "install"]
+    ]
+
+
+def test_image_installs_the_lock_then_the_project_alone() -> None:
+    instructions = dockerfile_instructions()
+    runs = [(index, rest) for index, (kind, rest) in enumerate(instructions) if kind == "RUN"]
+    installs = [(index, words) for index, run in runs for words in pip_installs(run)]
+    locked = [words[words.index("-r") + 1] for _, words in installs if "-r" in words]
+    # the locked pip and build backend first, then the lock of the image's flavour
+    assert locked == ["${TPCH_ELT_HOME}/requirements/build.txt", "${TPCH_ELT_HOME}/${REQUIREMENTS}"]
+    *dependencies, (project_at, project) = installs
+    for _, words in dependencies:
+        assert "--require-hashes" in words, words
+    assert {"--no-deps", "--no-build-isolation", "${TPCH_ELT_HOME}"} <= set(project), project
+    # the dependencies' layer comes before the sources are copied: it stays cached while they change
+    copies = {
+        shlex.split(rest)[-2]: index for index, (kind, rest) in enumerate(instructions) if kind == "COPY"
+    }
+    assert copies["requirements"] < max(index for index, _ in dependencies) < copies["src"] < project_at
+    assert dockerfile_args()["REQUIREMENTS"] == "requirements/airflow.txt"
+
+
+def test_image_airflow_is_the_one_the_lock_pins() -> None:
+    """The image's ARG and the locks agree on Airflow (the Dockerfile's guard also stops a build)."""
+    args = dockerfile_args()
+    version = args["AIRFLOW_VERSION"]
+    (base,) = [rest for kind, rest in dockerfile_instructions() if kind == "FROM"]
+    # the image's Python is the one the lock is resolved from
+    python = base.rpartition("-python")[2]
+    assert python == lock_python()
+    environment = linux_environment("x86_64", python)
+    airflow_locks = sorted(REQUIREMENTS_DIR.glob("airflow*.txt"))
+    assert [path.name for path in airflow_locks] == ["airflow-snowflake.txt", "airflow.txt"]
+    # dev.txt too: the tests run the Airflow the image runs
+    for path in [*airflow_locks, REQUIREMENTS_DIR / "dev.txt"]:
+        assert pinned_version(path, "apache-airflow", environment) == Version(version), (
+            f"{path.name} pins apache-airflow=={pinned_version(path, 'apache-airflow', environment)}, "
+            f"the Dockerfile's AIRFLOW_VERSION is {version}: change the airflow extra in pyproject.toml "
+            "and run `make lock`, or the ARG"
+        )
+    (guard,) = [rest for kind, rest in dockerfile_instructions() if kind == "RUN" and "grep" in rest]
+    pattern = re.search(
+        r'grep -q "(\^apache-airflow==\$\{AIRFLOW_VERSION\} )" "\$\{TPCH_ELT_HOME\}/\$\{REQUIREMENTS\}"',
+        guard,
+    )
+    assert pattern, guard
+    assert guard.index("grep") < guard.index("pip install")
+    for path in airflow_locks:
+        line = pattern.group(1).replace("${AIRFLOW_VERSION}", re.escape(version))
+        assert re.search(line, path.read_text(encoding="utf-8"), re.MULTILINE), path.name
+
+
+def test_production_compose_builds_from_an_existing_lock() -> None:
+    secrets = {name: f"test-{name.lower()}" for name in PROD_SECRETS}
+    for env, expected in (
+        (secrets, "requirements/airflow.txt"),
+        (
+            {**secrets, "TPCH_ELT_REQUIREMENTS": "requirements/airflow-snowflake.txt"},
+            "requirements/airflow-snowflake.txt",
+        ),
+    ):
+        for name, service in airflow_services(interpolate(compose(PROD), env)).items():
+            assert service["build"]["args"]["REQUIREMENTS"] == expected, name
+    environment = linux_environment("x86_64", lock_python())
+    assert pinned_version(REQUIREMENTS_DIR / "airflow-snowflake.txt", "dbt-snowflake", environment)
+    assert pinned_version(REQUIREMENTS_DIR / "airflow.txt", "dbt-snowflake", environment) is None
 
 
 def test_image_layout_matches_the_repository_and_the_mounts() -> None:
