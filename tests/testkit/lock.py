@@ -62,6 +62,19 @@ class Lock:
         return chosen
 
 
+def _via_comments(lines: list[str], index: int) -> tuple[list[str], int]:
+    """The indented `# via ...` comments from `index` on (what asked for a pin), and the next index."""
+    via: list[str] = []
+    while index < len(lines) and lines[index].lstrip().startswith("#") and lines[index][0].isspace():
+        comment = lines[index].strip().lstrip("#").strip()
+        index += 1
+        if comment == "via" or comment.startswith("via "):
+            comment = comment.removeprefix("via").strip()
+        if comment:
+            via.append(comment)
+    return via, index
+
+
 def read_lock(path: Path) -> Lock:
     pins: list[Pin] = []
     problems: list[str] = []
@@ -80,14 +93,7 @@ def read_lock(path: Path) -> Lock:
         while entry[-1].endswith("\\") and index < len(lines):
             entry.append(lines[index])
             index += 1
-        via: list[str] = []
-        while index < len(lines) and lines[index].lstrip().startswith("#") and lines[index][0].isspace():
-            comment = lines[index].strip().lstrip("#").strip()
-            index += 1
-            if comment == "via" or comment.startswith("via "):
-                comment = comment.removeprefix("via").strip()
-            if comment:
-                via.append(comment)
+        via, index = _via_comments(lines, index)
         text = " ".join(part.strip().removesuffix("\\").strip() for part in entry)
         requirement_text, *hash_parts = text.split(" --hash=")
         hashes = tuple(f"--hash={part.strip()}" for part in hash_parts)
