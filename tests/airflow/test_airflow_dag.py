@@ -310,7 +310,7 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changes(tmp_path: Path) 
     assert stack().manifest_is_stale(manifest, project) is False
     stack().ensure_manifest(env)
     assert manifest.stat().st_mtime_ns == first
-    model = project / "models" / "mart" / "mart_orders.sql"
+    model = project / "models" / "mart" / "core" / "mart_orders.sql"
     os.utime(model, ns=(first + 10**9, first + 10**9))
     assert stack().manifest_is_stale(manifest, project) is True
     stack().ensure_manifest(env)
