@@ -1,4 +1,4 @@
-"""An Airflow task retried after a failure is idempotent (issue 8).
+"""An Airflow task retried after a failure is idempotent.
 
 Python level, no Airflow started: the DAG's `ingest` and `plan_build` tasks
 are thin wrappers over `tpch_elt.load.ingest.ingest` and `tpch_elt.transform.build.plan_build`
