@@ -128,7 +128,11 @@ def test_one_build_task_per_model_builds_it_then_runs_its_tests(dag, dbt_manifes
         for model in models:
             build = dag.get_task(f"{layer}.{model}_model_build")
             assert type(build).__name__ == "DbtBuildLocalOperator"
-            assert build.select == f"fqn:tpch_elt.{layer}.{model}"
+            # dbt's fqn is the project, the folders under models/ (the
+            # layer first: mart/core/...), then the model
+            fqn = nodes[f"model.tpch_elt.{model}"]["fqn"]
+            assert fqn[:2] == ["tpch_elt", layer] and fqn[-1] == model, fqn
+            assert build.select == f"fqn:{'.'.join(fqn)}"
             assert build.indirect_selection == "buildable"
             # A model is built only after its parents in the layer passed their tests.
             for parent in parents[model]:
@@ -310,7 +314,7 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changes(tmp_path: Path) 
     assert stack().manifest_is_stale(manifest, project) is False
     stack().ensure_manifest(env)
     assert manifest.stat().st_mtime_ns == first
-    model = project / "models" / "mart" / "mart_orders.sql"
+    model = project / "models" / "mart" / "core" / "mart_orders.sql"
     os.utime(model, ns=(first + 10**9, first + 10**9))
     assert stack().manifest_is_stale(manifest, project) is True
     stack().ensure_manifest(env)

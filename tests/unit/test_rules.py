@@ -19,7 +19,8 @@ from tpch_elt.load.rules import NOT_NULL, check_rows, drop_checked, null_reason
 from tpch_elt.load.schema_check import expected_type
 from tpch_elt.tpch import TABLES, table
 
-STAGING = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "staging"
+MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models"
+STAGING = MODELS / "staging"
 LOAD_METADATA = {"_batch_id", "_loaded_at"}  # written by tpch-elt, never delivered
 
 # One row per table that breaks no rule (customer 1 and order 1 are in raw).
@@ -164,7 +165,7 @@ def test_a_rule_rejects_a_row_it_cannot_judge() -> None:
 def _staging_to_raw() -> dict[str, tuple[str, dict[str, str]]]:
     """Each staging model: its source table and {staging column: raw column}, read from its SQL."""
     out = {}
-    for sql_file in STAGING.glob("stg_*.sql"):
+    for sql_file in STAGING.rglob("stg_*.sql"):
         sql = sql_file.read_text()
         source = re.search(r"source\('tpch',\s*'(\w+)'\)", sql)
         assert source, f"{sql_file.name}: no tpch source"
@@ -182,16 +183,28 @@ def _not_null(columns: list[dict]) -> list[str]:
     return names
 
 
+def _models_yaml() -> list[dict]:
+    """Every YAML file under models/, whichever folder and file name holds it."""
+    return [yaml.safe_load(path.read_text()) or {} for path in sorted(MODELS.rglob("*.yml"))]
+
+
 def test_the_rules_cover_every_not_null_test_on_sources_and_staging() -> None:
     guarded: dict[str, set[str]] = {}
-    sources = yaml.safe_load((STAGING / "_staging__sources.yml").read_text())
-    for source in sources["sources"]:
+    documents = _models_yaml()
+    sources = [source for document in documents for source in document.get("sources") or []]
+    assert sources, "no sources declared in any YAML under models/"
+    for source in sources:
         for source_table in source["tables"]:
             for column in _not_null(source_table.get("columns")):
                 guarded.setdefault(source_table["name"], set()).add(column)
     mapping = _staging_to_raw()
-    models = yaml.safe_load((STAGING / "_staging__models.yml").read_text())
-    for model in models["models"]:
+    models = [
+        model for document in documents for model in document.get("models") or [] if model["name"] in mapping
+    ]
+    assert sorted(model["name"] for model in models) == sorted(mapping), (
+        "a staging model without (or with two) YAML"
+    )
+    for model in models:
         source_table, renamed = mapping[model["name"]]
         for column in _not_null(model.get("columns")):
             if column in LOAD_METADATA:

@@ -5,8 +5,8 @@ data, the proxy used.
 
 Every number on the page comes from a query on a mart (schema `mart`);
 nothing is hard-coded. The marts and their proxies are documented in
-dbt_project/models/mart/_mart__insights.yml and declared as exposures in
-_mart__exposures.yml.
+dbt_project/models/mart/insights/ (one YAML per mart, named like it) and
+declared as exposures in _insights__exposures.yml there.
 """
 
 from __future__ import annotations
