@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from tpch_elt.errors import PipelineError
+from tpch_elt.load.rules import columns_sql
 from tpch_elt.load.schema_check import (
     FileSchema,
     check_file,
@@ -163,3 +164,12 @@ def test_a_file_that_is_not_parquet_is_one_line_naming_it(tmp_path: Path) -> Non
 )
 def test_only_retypes_that_keep_every_value_are_lossless(found: str, expected: str, lossless: bool) -> None:
     assert converts_losslessly(found, expected) is lossless
+
+
+def test_an_extra_column_with_a_non_ascii_capital_keeps_a_name_duckdb_resolves(tmp_path: Path) -> None:
+    path = lineitem_file(tmp_path, ", 'x' as \"ÜBER_Note\"")
+    schema = check(path)
+    assert schema.extra == (("Über_note", "VARCHAR"),)
+    with duckdb.connect() as con:  # what load writes raw with: TPC-H's columns, then the extras by name
+        rows = con.execute(f"select {columns_sql('lineitem', schema.extra)} from '{path}'").fetchall()
+    assert rows[0][-1] == "x"

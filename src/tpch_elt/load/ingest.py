@@ -46,7 +46,7 @@ from tpch_elt.settings import Settings
 from tpch_elt.tpch import table as table_spec
 from tpch_elt.warehouse.connection import connect, table_exists, transaction
 from tpch_elt.warehouse.lock import warehouse_lock
-from tpch_elt.warehouse.sql import quote_ident
+from tpch_elt.warehouse.sql import fold_ident, quote_ident
 from tpch_elt.warehouse.watermarks import processed
 
 __all__ = ["QUARANTINE_TABLE", "IngestResult", "ensure_quarantine_table", "ingest", "status"]
@@ -244,7 +244,7 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, schema: FileSchema) -> list
     """ALTER raw.<table> for the file's extra columns raw lacks; the warnings for them."""
     table = schema.table
     present = {
-        str(row[0]).lower()
+        fold_ident(str(row[0]))
         for row in con.execute(
             "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
             [RAW_SCHEMA, table],

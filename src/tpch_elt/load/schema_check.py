@@ -31,7 +31,7 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.tpch import TableSpec, column_type
-from tpch_elt.warehouse.sql import quote_literal
+from tpch_elt.warehouse.sql import fold_ident, quote_literal
 
 # Columns the loader adds itself: a file may not bring them.
 RESERVED_COLUMNS = frozenset({"_batch_id", "_loaded_at", "_reject_reason"})
@@ -148,7 +148,7 @@ def check_file(
         raise PipelineError(
             f"{kind} {path} is corrupt or truncated ({reason}): delete it and run `tpch-elt generate` again"
         ) from exc
-    found = {str(row[0]).lower(): str(row[1]) for row in described}
+    found = {fold_ident(str(row[0])): str(row[1]) for row in described}
     extra = tuple((name, kind_) for name, kind_ in found.items() if name not in spec.columns)
     where = f"{kind} {path}"
     _refuse_unsafe_names(list(found.items()), where, spec.name)
