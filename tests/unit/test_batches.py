@@ -167,6 +167,14 @@ def test_sparse_order_keys_are_split_by_rank_not_by_key_value(tmp_path: Path) ->
     assert plan.batches == (BatchRange(1, 33, 36, 4), BatchRange(2, 37, 64, 4))
 
 
+@pytest.mark.parametrize("initial_fraction", [0.29, 0.57, 0.58])
+def test_the_initial_load_takes_exactly_the_share_asked_for(landing: Path, initial_fraction: float) -> None:
+    """100 x 0.29 is 28.999999999999996 in floating point: still 29 orders."""
+    plan = plan_batches(landing, 0.01, initial_fraction, 2)
+    assert plan is not None
+    assert plan.initial_orders == round(100 * initial_fraction)
+
+
 def test_the_same_split_is_reused_without_rewriting_its_files(landing: Path) -> None:
     first = plan_batches(landing, 0.01, 0.8, 2)
     written = {p: p.stat().st_ino for p in (landing / "batches").rglob("*")}

@@ -16,6 +16,7 @@ always increase in TPC-H, so each batch is "the next orders to arrive".
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -228,7 +229,8 @@ def _split(
     lineitem = landing_dir / "lineitem.parquet"
     with duckdb.connect() as con:
         total = con.execute(f"select count(*) from read_parquet({quote_literal(orders)})").fetchall()[0][0]
-        initial_orders = int(total * initial_fraction)
+        # + 1e-9: 100 x 0.29 is 28.999999999999996 in floating point; 29 orders were asked for.
+        initial_orders = math.floor(total * initial_fraction + 1e-9)
         if initial_orders < 1 or total - initial_orders < batches:
             raise PipelineError(
                 f"cannot split {total:,} orders into an initial {initial_fraction:g} and "
