@@ -159,3 +159,20 @@ def test_the_daily_sweep_is_the_scheduled_midnight_run_or_one_asked_for(
     run_type: object, logical_date: datetime | None, asked: bool, sweep: bool
 ) -> None:
     assert is_daily_sweep(run_type, logical_date, asked) is sweep
+
+
+def test_a_model_outside_the_layers_never_decides_where_a_cross_model_test_runs() -> None:
+    """A staging model and one outside models/{staging,intermediate,mart}: staging closes the test, every time.
+
+    The other model must not rank as a layer of its own (nor as staging): the
+    answer may not depend on the order a set of node ids iterates in, so
+    sixteen such tests, each with its own ids (own hashes), must all agree.
+    """
+    nodes = dict(MODELS)
+    tests = {}
+    for n in range(16):
+        scratch_id, scratch = model(f"scratch_{n}", "scratch", ORDERS_SOURCE)
+        nodes[scratch_id] = scratch
+        test_id, test = data_test(f"scratch_{n}_matches", scratch_id, STG_CUSTOMERS)
+        tests[test_id] = test
+    assert cross_model_tests({**nodes, **tests}) == {"staging": sorted(t["name"] for t in tests.values())}

@@ -68,9 +68,7 @@ def cross_model_tests(nodes: dict[str, Any]) -> dict[str, list[str]]:
         models = [uid for uid in reads if uid in parents]
         if not models or any(reads - {uid} <= ancestors(uid) for uid in models):
             continue
-        layer = max(
-            (layer_of(nodes[uid]) for uid in models), key=lambda name: LAYERS.index(name or LAYERS[0])
-        )
-        if layer is not None:
-            by_layer[layer].append(node["name"])
+        layers = [layer for layer in (layer_of(nodes[uid]) for uid in models) if layer is not None]
+        if layers:
+            by_layer[max(layers, key=LAYERS.index)].append(node["name"])
     return {layer: sorted(names) for layer, names in by_layer.items()}
