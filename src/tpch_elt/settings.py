@@ -72,6 +72,8 @@ class Settings:
         """
         env = {field: os.environ.get(name) or None for field, name in ENV_VARS.items()}
         threads_text = env["threads"]
+        if threads is not None and threads < 1:
+            raise PipelineError(f"threads must be a whole number >= 1, got {threads}")
         if threads is None and threads_text is not None:
             try:
                 threads = int(threads_text)

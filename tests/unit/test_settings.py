@@ -109,3 +109,9 @@ def test_a_thread_count_that_is_not_a_whole_number_of_at_least_one_is_refused_na
 def test_a_thread_argument_overrides_an_invalid_variable(env: pytest.MonkeyPatch) -> None:
     env.setenv("TPCH_ELT_THREADS", "x")
     assert Settings.from_env(threads=3).threads == 3
+
+
+def test_a_thread_argument_below_one_is_refused_not_replaced_by_the_default() -> None:
+    with pytest.raises(PipelineError) as refused:
+        Settings.from_env(threads=0)
+    assert str(refused.value) == "threads must be a whole number >= 1, got 0"
