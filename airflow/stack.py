@@ -38,7 +38,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("tpch_elt") is None:
     sys.path.insert(0, str(REPO / "src"))
 from tpch_elt.orchestration import DAG_ID, WAREHOUSE_POOL  # noqa: E402
+from tpch_elt.orchestration.manifest import manifest_is_stale, manifest_location  # noqa: E402
+from tpch_elt.settings import PROJECT_DIR_VAR, Settings  # noqa: E402
+from tpch_elt.transform.dbt import common_dbt_args  # noqa: E402
 
 AIRFLOW_DIR = REPO / "airflow"
 DAGS_DIR = AIRFLOW_DIR / "dags"
@@ -57,8 +60,6 @@ DEFAULT_MANIFEST = AIRFLOW_DIR / "dbt_target" / "manifest.json"
 DEFAULT_HOME = REPO / ".airflow"
 POOL_DESCRIPTION = "DuckDB allows one writing process: tasks that open the dev warehouse take turns"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-# Directories of the dbt project whose changes do not change the manifest.
-NOT_SOURCES = {"target", "logs", "dbt_packages", ".user.yml"}
 
 
 class StackError(Exception):
@@ -154,62 +155,30 @@ def native_env(native: Native, base: Mapping[str, str] | None = None) -> dict[st
 # --- prepare -------------------------------------------------------------------------------
 
 
-def manifest_path(env: Mapping[str, str]) -> Path:
-    return Path(env.get("TPCH_ELT_DBT_MANIFEST") or DEFAULT_MANIFEST)
-
-
 def project_dir(env: Mapping[str, str]) -> Path:
-    return Path(env.get("TPCH_ELT_PROJECT_DIR") or REPO / "dbt_project").resolve()
-
-
-def _sources(project: Path) -> Iterator[Path]:
-    for path in project.iterdir():
-        if path.name in NOT_SOURCES or path.name.startswith("."):
-            continue
-        if path.is_dir():
-            yield from (p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            yield path
-
-
-def manifest_is_stale(manifest: Path, project: Path) -> bool:
-    """Missing, or older than a file of the dbt project."""
-    if not manifest.is_file():
-        return True
-    built = manifest.stat().st_mtime
-    return any(source.stat().st_mtime > built for source in _sources(project))
+    return Path(env.get(PROJECT_DIR_VAR) or REPO / "dbt_project").resolve()
 
 
 def ensure_manifest(env: Mapping[str, str]) -> Path:
     """`dbt parse` into the manifest's directory when the dbt project changed since."""
-    manifest = manifest_path(env)
+    manifest = manifest_location(DEFAULT_MANIFEST, env)
     project = project_dir(env)
     if not manifest_is_stale(manifest, project):
         print(f"dbt manifest up to date: {manifest}")
         return manifest
     manifest.parent.mkdir(parents=True, exist_ok=True)
     scratch = manifest.parent / f".parse-{os.getpid()}"
+    # The CLI's dbt arguments, with a scratch data dir: dbt's target and log directories.
+    settings = Settings.from_env(data_dir=scratch, project_dir=project, environ=env)
     try:
         run(
-            [
-                tool("dbt", env),
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(project),
-                "--profiles-dir",
-                str(project / "profiles"),
-                "--target-path",
-                str(scratch),
-                "--log-path",
-                str(scratch / "logs"),
-            ],
+            [tool("dbt", env), "parse", "--quiet", *common_dbt_args(settings)],
             {**env, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
             "dbt parse",
             quiet=True,
         )
         # Readers (the DAG processor) see the old manifest or the new one, never half.
-        os.replace(scratch / "manifest.json", manifest)
+        os.replace(settings.dbt_target_dir / "manifest.json", manifest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"dbt manifest written: {manifest}")

@@ -60,7 +60,7 @@ from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
 
 from tpch_elt.orchestration import DAG_ID, PLAN_TASK_ID, WAREHOUSE_POOL
 from tpch_elt.orchestration import tasks as steps
-from tpch_elt.orchestration.graph import LAYERS, cross_model_tests, manifest_nodes, manifest_path
+from tpch_elt.orchestration.graph import LAYERS, cross_model_tests
 from tpch_elt.orchestration.hooks import (
     dag_settings,
     drop_empty_exclude,
@@ -68,6 +68,7 @@ from tpch_elt.orchestration.hooks import (
     record_history,
     release_warehouse,
 )
+from tpch_elt.orchestration.manifest import manifest_nodes, manifest_path
 from tpch_elt.transform.dbt import dbt_executable
 
 # Written by `python airflow/stack.py manifest` (dbt parse); the image builds it too.

@@ -8,6 +8,7 @@ the Airflow DAG with none.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ ENV_VARS = {
     "threads": "TPCH_ELT_THREADS",
     "target": "TPCH_ELT_TARGET",
 }
+PROJECT_DIR_VAR = "TPCH_ELT_PROJECT_DIR"
 
 
 def _repo_root() -> Path:
@@ -30,9 +32,9 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def default_project_dir() -> Path:
+def default_project_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The dbt project: $TPCH_ELT_PROJECT_DIR, else the repository's."""
-    env = os.environ.get("TPCH_ELT_PROJECT_DIR")
+    env = (os.environ if environ is None else environ).get(PROJECT_DIR_VAR)
     if env:
         return Path(env).resolve()
     candidate = _repo_root() / "dbt_project"
@@ -63,14 +65,18 @@ class Settings:
         warehouse: Path | None = None,
         threads: int | None = None,
         target: str | None = None,
+        project_dir: Path | None = None,
         default_data_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Settings from the arguments given, else the environment, else the defaults.
 
         `default_data_dir` replaces `./data` when neither an argument nor
         TPCH_ELT_DATA_DIR names one (the DAG: `data/` beside the dbt project).
+        `environ` replaces os.environ (the environment a subprocess will get).
         """
-        env = {field: os.environ.get(name) or None for field, name in ENV_VARS.items()}
+        source = os.environ if environ is None else environ
+        env = {field: source.get(name) or None for field, name in ENV_VARS.items()}
         threads_text = env["threads"]
         if threads is not None and threads < 1:
             raise PipelineError(f"threads must be a whole number >= 1, got {threads}")
@@ -89,6 +95,7 @@ class Settings:
             data_dir=Path(chosen_data_dir),
             warehouse=Path(chosen_warehouse) if chosen_warehouse else None,
             threads=threads or DEFAULT_THREADS,
+            project_dir=project_dir or default_project_dir(source),
             target=target or env["target"] or DEFAULT_TARGET,
         )
 

@@ -1,38 +1,13 @@
-"""The dbt manifest the DAG renders from, and what the DAG reads off its graph."""
+"""What the DAG reads off dbt's graph: each node's layer, and the tests no single model's task runs."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 LAYERS = ("staging", "intermediate", "mart")
-MANIFEST_ENV = "TPCH_ELT_DBT_MANIFEST"
-
-
-def manifest_path(default: Path) -> Path:
-    """$TPCH_ELT_DBT_MANIFEST, else `default`; a missing file is a one-line error saying how to make it."""
-    path = Path(os.environ.get(MANIFEST_ENV) or default)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"dbt manifest {path} is missing: run `python airflow/stack.py manifest` "
-            "(or `make airflow`) to produce it with `dbt parse`"
-        )
-    return path
-
-
-@cache
-def read_manifest(path: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(path.read_text())
-    return loaded
-
-
-def manifest_nodes(path: Path) -> dict[str, Any]:
-    nodes: dict[str, Any] = read_manifest(path)["nodes"]
-    return nodes
 
 
 def layer_of(node: dict[str, Any]) -> str | None:

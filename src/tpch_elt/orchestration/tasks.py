@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tpch_elt.orchestration import DAG_ID
-from tpch_elt.orchestration.graph import manifest_nodes, read_manifest
 from tpch_elt.orchestration.hooks import dag_settings, run_invocation_id
+from tpch_elt.orchestration.manifest import manifest_nodes, read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,64 @@
+"""The dbt manifest the DAG renders from: where it is, whether it is stale, reading it.
+
+`airflow/stack.py manifest` (and the image build) writes it with `dbt parse`
+ahead of time, so parsing the DAG never runs dbt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+MANIFEST_ENV = "TPCH_ELT_DBT_MANIFEST"
+# Entries of the dbt project whose changes do not change the manifest.
+NOT_SOURCES = frozenset({"target", "logs", "dbt_packages", ".user.yml"})
+
+
+def manifest_location(default: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """$TPCH_ELT_DBT_MANIFEST, else `default` (airflow/dbt_target/manifest.json in a clone)."""
+    return Path((os.environ if environ is None else environ).get(MANIFEST_ENV) or default)
+
+
+def manifest_path(default: Path) -> Path:
+    """The manifest's location; a missing file is a one-line error saying how to make it."""
+    path = manifest_location(default)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"dbt manifest {path} is missing: run `python airflow/stack.py manifest` "
+            "(or `make airflow`) to produce it with `dbt parse`"
+        )
+    return path
+
+
+def project_files(project: Path) -> Iterator[Path]:
+    """The dbt project's files that `dbt parse` reads (not its outputs or hidden files)."""
+    for path in project.iterdir():
+        if path.name in NOT_SOURCES or path.name.startswith("."):
+            continue
+        if path.is_dir():
+            yield from (p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            yield path
+
+
+def manifest_is_stale(manifest: Path, project: Path) -> bool:
+    """Missing, or older than a file of the dbt project."""
+    if not manifest.is_file():
+        return True
+    built = manifest.stat().st_mtime
+    return any(source.stat().st_mtime > built for source in project_files(project))
+
+
+@cache
+def read_manifest(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def manifest_nodes(path: Path) -> dict[str, Any]:
+    nodes: dict[str, Any] = read_manifest(path)["nodes"]
+    return nodes
