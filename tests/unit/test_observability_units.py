@@ -26,7 +26,8 @@ from tpch_elt.observability.history import (
     record_artifacts_dir,
     record_run_part,
 )
-from tpch_elt.reports.observability import band_chart, lineage_svg, render
+from tpch_elt.reports.charts import band_chart, lineage_svg
+from tpch_elt.reports.observability import render
 from tpch_elt.settings import Settings
 
 T0 = datetime(2026, 1, 1, 0, 0, 0)  # noqa: DTZ001 - _loaded_at is naive UTC, as in raw

@@ -13,18 +13,16 @@ page stays small however long the warehouse has been running.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from html import escape
 from typing import Any
 
 import duckdb
 
 from tpch_elt.observability.detect import Result, expected_range, fmt
 from tpch_elt.observability.history import SCHEMA
-from tpch_elt.reports.charts import AXIS, GRID, PALETTE, TEXT, Series, compact, line_chart, nice_ticks
+from tpch_elt.reports.charts import Series, band_chart, line_chart, lineage_svg
 from tpch_elt.reports.pages import Page, esc, html_table
 from tpch_elt.warehouse.connection import table_exists
 
@@ -32,8 +30,6 @@ HISTORY_RUNS = 30
 MAX_ANOMALY_CHARTS = 12
 MAX_FAILING_TESTS = 15
 MAX_DURATION_SERIES = 5
-FAIL = "#d55e00"
-WARN = "#e69f00"
 LAYERS = ("source", "staging", "intermediate", "mart", "exposure")
 Con = duckdb.DuckDBPyConnection
 Builds = Sequence[dict[str, Any]]  # rows as dicts
@@ -86,216 +82,6 @@ def _table(
     caption: str = "",
 ) -> str:
     return f'<div class="scroll">{html_table(headers, rows, numeric=numeric, caption=caption)}</div>'
-
-
-# -- charts --------------------------------------------------------------------------
-
-
-def band_chart(
-    labels: Sequence[str],
-    values: Sequence[float | None],
-    lows: Sequence[float | None],
-    highs: Sequence[float | None],
-    flagged: Sequence[str | None],
-    *,
-    title: str,
-    value_format: Callable[[float], str] = compact,
-    width: int = 860,
-    height: int = 220,
-) -> str:
-    """A metric's history as a line, its expected band as a shaded area, flagged points marked.
-
-    `lows`/`highs` are the expected range each run was judged against
-    (None where that run had no verdict, or the bound is open); `flagged`
-    holds 'fail'/'warn' for anomalous points.
-    """
-    finite = [float(v) for v in [*values, *lows, *highs] if v is not None and math.isfinite(float(v))]
-    if not labels or not finite:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 40" class="chart" role="img" '
-            f'aria-label="{escape(title, quote=True)}"><title>{escape(title)}</title>'
-            f'<text x="10" y="24" fill="{AXIS}" font-size="12">no data</text></svg>'
-        )
-    ticks = nice_ticks(min(finite), max(finite))
-    low_axis, high_axis = ticks[0], ticks[-1]
-    left, right, top, bottom = 64, width - 12, 10, height - 34
-    step = (right - left) / max(len(labels) - 1, 1)
-
-    def x(i: int) -> float:
-        return left + i * step if len(labels) > 1 else (left + right) / 2
-
-    def y(v: float) -> float:
-        return bottom - (v - low_axis) / ((high_axis - low_axis) or 1) * (bottom - top)
-
-    body: list[str] = []
-    for tick in ticks:
-        body.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" stroke="{GRID}"/>')
-        body.append(
-            f'<text x="{left - 6}" y="{y(tick):.1f}" text-anchor="end" font-size="10" fill="{AXIS}" '
-            f'dominant-baseline="middle">{escape(value_format(tick))}</text>'
-        )
-    # The band: one polygon per run of consecutive runs that had a verdict.
-    segment: list[int] = []
-    segments: list[list[int]] = []
-    for i in range(len(labels)):
-        if lows[i] is not None or highs[i] is not None:
-            segment.append(i)
-        elif segment:
-            segments.append(segment)
-            segment = []
-    if segment:
-        segments.append(segment)
-    for seg in segments:
-
-        def bound(i: int, upper: bool) -> float:
-            value = highs[i] if upper else lows[i]
-            if value is None:
-                value = high_axis if upper else low_axis
-            return y(min(max(float(value), low_axis), high_axis))
-
-        half = (step / 2) if len(seg) == 1 else 0
-        upper = [f"{x(i) - half:.1f},{bound(i, True):.1f}" for i in seg]
-        lower = [f"{x(i) + half:.1f},{bound(i, False):.1f}" for i in reversed(seg)]
-        if half:
-            upper.append(f"{x(seg[0]) + half:.1f},{bound(seg[0], True):.1f}")
-            lower.append(f"{x(seg[0]) - half:.1f},{bound(seg[0], False):.1f}")
-        body.append(
-            f'<polygon points="{" ".join(upper + lower)}" fill="{PALETTE[0]}" fill-opacity="0.15">'
-            "<title>expected range</title></polygon>"
-        )
-    points = [(i, float(v)) for i, v in enumerate(values) if v is not None]
-    if len(points) > 1:
-        body.append(
-            '<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>'.format(
-                PALETTE[0], " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points)
-            )
-        )
-    for i, v in points:
-        colour = FAIL if flagged[i] == "fail" else WARN if flagged[i] == "warn" else PALETTE[0]
-        radius = 5 if flagged[i] else 3
-        bounds = ""
-        if lows[i] is not None or highs[i] is not None:
-            lo = "–∞" if lows[i] is None else value_format(float(lows[i]))
-            hi = "∞" if highs[i] is None else value_format(float(highs[i]))
-            bounds = f" (expected {lo} … {hi})"
-        tip = escape(f"{labels[i]}: {value_format(v)}{bounds}")
-        body.append(
-            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="{radius}" fill="{colour}"><title>{tip}</title></circle>'
-        )
-    every = max(1, round(len(labels) / 8))
-    for i, label in enumerate(labels):
-        if i % every == 0:
-            body.append(
-                f'<text x="{x(i):.1f}" y="{bottom + 14}" text-anchor="middle" font-size="10" '
-                f'fill="{AXIS}">{escape(label)}</text>'
-            )
-    body.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="{AXIS}"/>')
-    label = escape(title, quote=True)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-label="{label}" class="chart"><title>{escape(title)}</title>'
-        + "".join(body)
-        + "</svg>"
-    )
-
-
-def lineage_svg(nodes: Sequence[dict[str, Any]], problems: dict[str, str], *, title: str) -> str:
-    """Sources → staging → intermediate → marts → exposures, one column per layer.
-
-    Within a layer nodes are ordered by the mean position of their parents
-    (two sweeps), which keeps most edges short. Nodes with a failing test,
-    an erroring run or a failing anomaly in the latest build are outlined
-    in red (amber for warnings).
-    """
-    by_id = {n["unique_id"]: n for n in nodes}
-    layers: dict[str, list[str]] = {layer: [] for layer in LAYERS}
-    for node in nodes:
-        layer = node["layer"] if node["layer"] in layers else "mart"
-        layers[layer].append(node["unique_id"])
-    parents = {uid: [p for p in json.loads(by_id[uid]["depends_on"] or "[]") if p in by_id] for uid in by_id}
-    position: dict[str, float] = {}
-    for layer in LAYERS:
-        layers[layer].sort(key=lambda uid: by_id[uid]["name"] or "")
-        for i, uid in enumerate(layers[layer]):
-            position[uid] = i
-    for _ in range(2):
-        for layer in LAYERS[1:]:
-
-            def weight(uid: str) -> float:
-                ps = parents[uid]
-                return sum(position[p] for p in ps) / len(ps) if ps else position[uid]
-
-            layers[layer].sort(key=lambda uid: (weight(uid), by_id[uid]["name"] or ""))
-            for i, uid in enumerate(layers[layer]):
-                position[uid] = i
-    # Sources last: beside the staging models that read them.
-    children: dict[str, list[str]] = defaultdict(list)
-    for uid, ps in parents.items():
-        for parent in ps:
-            children[parent].append(uid)
-    layers["source"].sort(
-        key=lambda uid: (
-            sum(position[c] for c in children[uid]) / len(children[uid]) if children[uid] else position[uid],
-            by_id[uid]["name"] or "",
-        )
-    )
-    used = [layer for layer in LAYERS if layers[layer]]
-    box_w, box_h, gap_y, col_w, top = 168, 20, 6, 206, 26
-    tallest = max(len(layers[layer]) for layer in used)
-    height = top + tallest * (box_h + gap_y) + 10
-    width = 12 + col_w * (len(used) - 1) + box_w + 12
-    coords: dict[str, tuple[float, float]] = {}
-    for column, layer in enumerate(used):
-        offset = (tallest - len(layers[layer])) * (box_h + gap_y) / 2
-        for i, uid in enumerate(layers[layer]):
-            coords[uid] = (12 + column * col_w, top + offset + i * (box_h + gap_y))
-    fills = {
-        "source": "#e8f1f8",
-        "staging": "#eef7f1",
-        "intermediate": "#fdf5e6",
-        "mart": "#f6eef7",
-        "exposure": "#f3f4f6",
-    }
-    body: list[str] = []
-    for column, layer in enumerate(used):
-        body.append(
-            f'<text x="{12 + column * col_w + box_w / 2}" y="14" text-anchor="middle" font-size="11" '
-            f'font-weight="600" fill="{TEXT}">{escape(layer)} ({len(layers[layer])})</text>'
-        )
-    for uid, ps in parents.items():
-        x2, y2 = coords[uid]
-        for parent in ps:
-            x1, y1 = coords[parent]
-            sx, sy, ex, ey = x1 + box_w, y1 + box_h / 2, x2, y2 + box_h / 2
-            mid = (sx + ex) / 2
-            body.append(
-                f'<path d="M{sx:.0f},{sy:.0f} C{mid:.0f},{sy:.0f} {mid:.0f},{ey:.0f} {ex:.0f},{ey:.0f}" '
-                f'fill="none" stroke="#9ca3af" stroke-width="0.8" opacity="0.7"/>'
-            )
-    for uid, (x0, y0) in coords.items():
-        node = by_id[uid]
-        problem = problems.get(uid)
-        stroke = FAIL if problem == "fail" else WARN if problem == "warn" else "#9ca3af"
-        name = node["name"] or uid
-        shown = name if len(name) <= 26 else name[:25] + "…"
-        tip = escape(
-            f"{uid}"
-            + (f" · {problem}" if problem else "")
-            + (f"\n{node['description'][:200]}" if node.get("description") else "")
-        )
-        body.append(
-            f'<g><title>{tip}</title><rect x="{x0}" y="{y0:.0f}" width="{box_w}" height="{box_h}" rx="4" '
-            f'fill="{fills.get(node["layer"], "#fff")}" stroke="{stroke}" '
-            f'stroke-width="{2 if problem else 1}"/>'
-            f'<text x="{x0 + 6}" y="{y0 + 14:.0f}" font-size="11" fill="{TEXT}">{escape(shown)}</text></g>'
-        )
-    label = escape(title, quote=True)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height:.0f}" width="{width}" '
-        f'height="{height:.0f}" role="img" aria-label="{label}" class="chart"><title>{escape(title)}</title>'
-        + "".join(body)
-        + "</svg>"
-    )
 
 
 # -- sections -------------------------------------------------------------------------
