@@ -23,7 +23,9 @@ import duckdb
 from tpch_elt.observability.detect import Result, expected_range, fmt
 from tpch_elt.observability.history import SCHEMA
 from tpch_elt.reports.charts import Series, band_chart, line_chart, lineage_svg
-from tpch_elt.reports.pages import Page, esc, html_table
+from tpch_elt.reports.html import html_table
+from tpch_elt.reports.page import Page
+from tpch_elt.reports.pages import esc
 from tpch_elt.warehouse.connection import table_exists
 
 HISTORY_RUNS = 30

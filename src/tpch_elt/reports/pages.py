@@ -2,7 +2,7 @@
 
 `tpch-elt report` writes one HTML file per page to `<data-dir>/reports/`
 plus an `index.html` that links them. Pages are pluggable: a page is a
-`Page` (a file name, a title and a function from a read-only warehouse
+`Page` (tpch_elt.reports.page: a file name, a title and a function from a read-only warehouse
 connection to HTML) and `default_pages()` lists the ones the command
 writes. Each file inlines its CSS and SVG charts: no JavaScript, no fonts,
 styles or images from the network.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,44 +28,15 @@ import duckdb
 from tpch_elt import __version__
 from tpch_elt.errors import PipelineError, first_line
 from tpch_elt.publish.publication import published_path
+from tpch_elt.reports.page import Page
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse.connection import connect, table_exists
+from tpch_elt.warehouse.connection import connect
 
 REPORTS_DIRNAME = "reports"
 INDEX_FILE = "index.html"
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 # Called as (finished, total, page title) after each page is written.
 PageProgress = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Page:
-    """One HTML page of the report.
-
-    `render` receives a read-only connection and returns the page's
-    content (everything inside <main>); the shell, styles and navigation
-    are added here. It raises PipelineError when the tables it needs are
-    missing. `reads` says which database the connection is to:
-    "published", the snapshot of audited marts readers see (pages about
-    the data), or "warehouse" (pages about the pipeline's own record).
-    """
-
-    slug: str
-    title: str
-    summary: str
-    render: Callable[[duckdb.DuckDBPyConnection], str]
-    reads: str = "warehouse"
-
-    def __post_init__(self) -> None:
-        if not _SLUG.match(self.slug) or self.slug == "index":
-            raise ValueError(f"invalid page slug {self.slug!r}")
-        if self.reads not in ("published", "warehouse"):
-            raise ValueError(f"page {self.slug!r}: reads must be 'published' or 'warehouse'")
-
-    @property
-    def filename(self) -> str:
-        return f"{self.slug}.html"
 
 
 @dataclass(frozen=True)
@@ -111,41 +81,6 @@ def reports_dir(settings: Settings) -> Path:
 
 def esc(value: object) -> str:
     return escape(str(value), quote=True)
-
-
-def html_table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    numeric: Sequence[bool] | None = None,
-    caption: str = "",
-) -> str:
-    """A plain table; cells are text (escaped here), numeric columns right-aligned."""
-    numeric = list(numeric) if numeric is not None else [False] * len(headers)
-    if len(numeric) != len(headers):
-        raise ValueError("numeric must have one flag per header")
-    for row in rows:
-        if len(row) != len(headers):
-            raise ValueError(f"row has {len(row)} cells, expected {len(headers)}")
-
-    def cls(i: int) -> str:
-        return ' class="num"' if numeric[i] else ""
-
-    head = "".join(f"<th{cls(i)}>{esc(h)}</th>" for i, h in enumerate(headers))
-    body = "".join(
-        "<tr>" + "".join(f"<td{cls(i)}>{esc(cell)}</td>" for i, cell in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def require_tables(con: duckdb.DuckDBPyConnection, schema: str, names: Sequence[str]) -> None:
-    """Fail with one actionable line when a page's source tables are missing."""
-    missing = [name for name in names if not table_exists(con, schema, name)]
-    if missing:
-        listed = ", ".join(f"{schema}.{name}" for name in missing)
-        raise PipelineError(f"the warehouse lacks {listed}: run `tpch-elt build` (or `tpch-elt run`) first")
 
 
 _CSS = """
