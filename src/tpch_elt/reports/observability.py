@@ -16,6 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from html import escape
 from typing import Any
 
 import duckdb
@@ -25,7 +26,6 @@ from tpch_elt.observability.history import SCHEMA
 from tpch_elt.reports.charts import Series, band_chart, line_chart, lineage_svg
 from tpch_elt.reports.html import html_table
 from tpch_elt.reports.page import Page
-from tpch_elt.reports.pages import esc
 from tpch_elt.warehouse.connection import table_exists
 
 HISTORY_RUNS = 30
@@ -51,6 +51,10 @@ pre{background:var(--soft);padding:8px;overflow-x:auto;font-size:12px;white-spac
 .strip td:last-child{font-family:ui-monospace,monospace;letter-spacing:1px}
 </style>
 """
+
+
+def esc(value: object) -> str:
+    return escape(str(value), quote=True)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
