@@ -23,7 +23,8 @@ from tpch_elt.observability.detect import detect_pending, judge
 from tpch_elt.observability.record import record_artifact, record_artifacts_dir
 from tpch_elt.observability.runs import close_run, record_run_part
 from tpch_elt.observability.store import SCHEMA
-from tpch_elt.reports.observability import band_chart, lineage_svg, render
+from tpch_elt.reports.charts import band_chart, lineage_svg
+from tpch_elt.reports.observability import render
 from tpch_elt.settings import Settings
 
 T0 = datetime(2026, 1, 1, 0, 0, 0)  # noqa: DTZ001 - _loaded_at is naive UTC, as in raw

@@ -20,7 +20,9 @@ from tpch_elt.reports.charts import (
     nice_ticks,
     percent,
 )
-from tpch_elt.reports.pages import Page, html_table, write_reports
+from tpch_elt.reports.html import html_table
+from tpch_elt.reports.page import Page
+from tpch_elt.reports.pages import write_reports
 from tpch_elt.settings import Settings
 
 SVG = "{http://www.w3.org/2000/svg}"

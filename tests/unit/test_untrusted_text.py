@@ -8,7 +8,10 @@ Slack and the terminal as text, never as code or markup, and never carry a secre
 - a webhook URL shows no more than its scheme and host in any error or alerts row, and
   names in an alert are escaped for Slack (tpch_elt.observability.alerts);
 - the CLI prints data through Rich without running it as markup or escape sequences
-  (tpch_elt.cli).
+  (tpch_elt.cli);
+- the report pages print names and values from the warehouse (test and model names,
+  messages, sample rows, mart values, the warehouse's file name) as text: the Jinja2
+  templates autoescape, the SVG charts escape what they draw (tpch_elt.reports).
 """
 
 from __future__ import annotations
@@ -31,7 +34,16 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.load.schema_check import check_file
 from tpch_elt.observability import alerts
 from tpch_elt.observability.alerts import AlertSettings, Incident, notify, post_webhook
+from tpch_elt.observability.record import record_artifact
 from tpch_elt.observability.store import SCHEMA, ensure_schema
+from tpch_elt.reports import observability as observability_page
+from tpch_elt.reports.charts import Series, bar_chart
+from tpch_elt.reports.html import Table
+from tpch_elt.reports.insights import Insight, insight_marts
+from tpch_elt.reports.insights import page as insights_page
+from tpch_elt.reports.insights.answer import Answer, Marts
+from tpch_elt.reports.page import Page
+from tpch_elt.reports.pages import write_reports
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES
 from tpch_elt.transform import docs
@@ -373,3 +385,137 @@ def test_names_and_values_from_data_reach_sql_only_quoted() -> None:
         con.execute(f"insert into t values ({quote_literal(value)})")
         assert con.execute("select * from t").fetchall() == [(value,)]
         assert [row[0] for row in con.execute("describe t").fetchall()] == [name]
+
+
+# -- the report pages -------------------------------------------------------------------------------
+
+HOSTILE = SCRIPT_BREAKER + " & \"q\" 'a' <img src=x onerror=alert(1)>"
+
+
+class PageReader(HTMLParser):
+    """What a browser would build: the elements by tag name, and the text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def read_page(html: str) -> PageReader:
+    reader = PageReader()
+    reader.feed(html)
+    reader.close()
+    return reader
+
+
+def assert_shown_as_text(html: str, times: int = 1) -> None:
+    page = read_page(html)
+    assert "script" not in page.tags and "img" not in page.tags, "a value from data became markup"
+    assert "".join(page.text).count(HOSTILE) >= times, "the value is on the page, as text"
+
+
+def test_the_observability_page_shows_names_messages_and_sample_rows_as_text(tmp_path: Path) -> None:
+    """A build whose test, column, model, message and failing rows carry markup."""
+    test, model = "test.p.hostile", "model.p.hostile"
+    manifest = {
+        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"},
+        "sources": {},
+        "nodes": {
+            model: {
+                "unique_id": model,
+                "resource_type": "model",
+                "name": HOSTILE,
+                "alias": "m",
+                "schema": "main",
+                "fqn": ["p", "mart", "m"],
+                "description": HOSTILE,
+                "config": {"enabled": True, "materialized": "table", "meta": {}},
+                "columns": {},
+                "depends_on": {"nodes": []},
+            },
+            test: {
+                "unique_id": test,
+                "resource_type": "test",
+                "name": HOSTILE,
+                "test_metadata": {"name": "not_null"},
+                "attached_node": model,
+                "column_name": HOSTILE,
+                "config": {"severity": "error"},
+                "depends_on": {"nodes": [model]},
+            },
+        },
+        "exposures": {},
+        "unit_tests": {},
+    }
+    # The failing rows the test's SQL returns: a column named, and a value holding, the markup.
+    sample_sql = f"select {quote_literal(HOSTILE)} as {quote_ident(HOSTILE)}"
+    run_results = {
+        "metadata": {
+            "dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json",
+            "dbt_version": "1.11.16",
+            "invocation_id": "inv-1",
+            "invocation_started_at": "2026-01-01T00:00:00Z",
+            "generated_at": "2026-01-01T00:00:05Z",
+        },
+        "elapsed_time": 5.0,
+        "args": {"which": "build"},
+        "results": [
+            {
+                "unique_id": test,
+                "status": "error",
+                "timing": [],
+                "execution_time": 0.1,
+                "adapter_response": {},
+                "message": HOSTILE,
+                "failures": 1,
+                "compiled_code": sample_sql,
+            }
+        ],
+    }
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table m as select 1 as x")
+        record_artifact(con, run_results, manifest, target="dev")
+        html = observability_page.render(con)
+    # test name: attention list, heading, strip; message; sample header and cell; model: coverage
+    assert_shown_as_text(html, times=6)
+    assert "&lt;img src=x" in html
+
+
+def test_the_insights_page_shows_questions_answers_and_tables_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def answer(marts: Marts) -> Answer:
+        chart = bar_chart([HOSTILE], [Series(HOSTILE, [1.0])], title=HOSTILE)
+        return Answer(HOSTILE, chart, Table([HOSTILE], [[HOSTILE]], caption=HOSTILE))
+
+    hostile = Insight("BQ01", HOSTILE, "mart_orders", HOSTILE, answer, proxy=HOSTILE)
+    monkeypatch.setattr(insights_page, "INSIGHTS", (hostile,))
+    with duckdb.connect(str(tmp_path / "marts.duckdb")) as con:
+        con.execute("create schema mart")
+        for mart in insight_marts():
+            con.execute(f"create table mart.{mart} (x integer)")
+        con.execute(
+            "create or replace table mart.mart_orders as select date '1998-08-02' as order_date, "
+            "1 as customer_key, 10.0 as net_revenue"
+        )
+        html = insights_page.render(con)
+    # contents, heading, answer, proxy, exposure, table caption, header and cell
+    assert_shown_as_text(html, times=8)
+
+
+def test_a_warehouse_file_name_with_markup_is_text_in_every_file(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w<img src=x onerror=alert(1)>&'\".duckdb"
+    duckdb.connect(str(warehouse)).close()
+    page = Page("p", "P", "a page", lambda con: "<p>content</p>")
+    result = write_reports(Settings(data_dir=tmp_path / "data", warehouse=warehouse), [page])
+    for path in (result.index, result.pages[0].path):
+        html = path.read_text(encoding="utf-8")
+        assert "img" not in read_page(html).tags, path.name
+        assert f"from {warehouse.name}" in "".join(read_page(html).text), path.name
+    assert "<p>content</p>" in result.pages[0].path.read_text(encoding="utf-8"), "a page's HTML is kept"
