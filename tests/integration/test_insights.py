@@ -18,7 +18,7 @@ from tpch_elt.reports.charts import number
 from tpch_elt.reports.insights import INSIGHTS, insight_marts
 
 BQ_IDS = [f"BQ{i:02d}" for i in range(1, 17)]
-# The data TPC-H lacks, per the issue: each of these answers must state its proxy.
+# The data TPC-H lacks: each of these answers must state the proxy it uses.
 MUST_STATE_PROXY = {
     "BQ05": "quality",
     "BQ07": "freight cost",
