@@ -290,7 +290,7 @@ def test_snowflake_configs_are_applied(emulated_build: EmulatedBuild, emulator: 
     run = emulator.work / "target-main" / "run" / "tpch_elt" / "models"
     orders = (run / "staging" / "stg_fct_orders.sql").read_text().lower()
     lines = (run / "intermediate" / "int_order_lineitems.sql").read_text().lower()
-    summary = (run / "mart" / "mart_customer_summary.sql").read_text().lower()
+    summary = (run / "mart" / "core" / "mart_customer_summary.sql").read_text().lower()
     assert "cluster by (date_trunc('year', order_date))" in orders
     assert "cluster by (order_year)" in lines
     assert "create or replace transient table" in lines
