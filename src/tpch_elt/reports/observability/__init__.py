@@ -1,7 +1,7 @@
 """The observability page of `tpch-elt report`: what ran, what failed and why.
 
 Everything comes from the warehouse's `observability` schema (recorded by
-`tpch_elt.observability.history`, judged by `tpch_elt.observability.detect`):
+`tpch_elt.observability.record`, judged by `tpch_elt.observability.detect`):
 run history, test results over time, failing tests with their sample rows
 and SQL, model durations, each anomaly with its metric's history and
 expected band, source freshness, schema changes, test and documentation
