@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import duckdb
 import pytest
+from testkit.rows import GOOD, rows_sql
 
 from tpch_elt.load.full_load import ensure_batches_table
 from tpch_elt.load.quarantine import ACCEPTED, Screened, screened
@@ -22,51 +23,13 @@ from tpch_elt.load.rules import (
     ensure_quarantine_table,
     null_reason,
 )
-from tpch_elt.load.schema_check import expected_type
-from tpch_elt.tpch import table
 
 STAMP = "cast('2026-01-02 03:04:05' as timestamp)"
 BATCH = 1
 
-ORDER: dict[str, object] = {
-    "o_orderkey": 1,
-    "o_custkey": 1,
-    "o_orderstatus": "O",
-    "o_totalprice": "100.00",
-    "o_orderdate": "1995-01-01",
-    "o_orderpriority": "1-URGENT",
-    "o_clerk": "Clerk#000000001",
-    "o_shippriority": 0,
-    "o_comment": "c",
-}
-LINE: dict[str, object] = {
-    "l_orderkey": 1,
-    "l_partkey": 1,
-    "l_suppkey": 1,
-    "l_linenumber": 1,
-    "l_quantity": "3.00",
-    "l_extendedprice": "30.00",
-    "l_discount": "0.05",
-    "l_tax": "0.02",
-    "l_returnflag": "N",
-    "l_linestatus": "O",
-    "l_shipdate": "1995-01-10",
-    "l_commitdate": "1995-01-12",
-    "l_receiptdate": "1995-01-15",
-    "l_shipinstruct": "NONE",
-    "l_shipmode": "AIR",
-    "l_comment": "c",
-}
-CUSTOMER: dict[str, object] = {
-    "c_custkey": 1,
-    "c_name": "Customer#000000001",
-    "c_address": "a",
-    "c_nationkey": 0,
-    "c_phone": "10-000-000-0000",
-    "c_acctbal": "5.00",
-    "c_mktsegment": "BUILDING",
-    "c_comment": "c",
-}
+ORDER = GOOD["orders"]
+LINE = GOOD["lineitem"]
+CUSTOMER = {**GOOD["customer"], "c_custkey": 1, "c_name": "Customer#000000001"}
 # The temp relations the sequence works in; none may outlive its block.
 SCRATCH = {
     "checked_orders",
@@ -89,25 +52,12 @@ def line(order_key: int, number: int, **changes: object) -> dict[str, object]:
     return {**LINE, "l_orderkey": order_key, "l_linenumber": number, **changes}
 
 
-def _rows_sql(name: str, rows: list[dict[str, object]]) -> str:
-    """`rows` as a SELECT with raw's column types (None: NULL); no rows: an empty one."""
-    selects = []
-    for row in rows or [{}]:
-        values = []
-        for column in table(name).columns:
-            value = row.get(column)
-            literal = "null" if value is None else f"'{value}'"
-            values.append(f"cast({literal} as {expected_type(column)}) as {column}")
-        selects.append("select " + ", ".join(values) + ("" if rows else " where false"))
-    return " union all ".join(selects)
-
-
 def _append_to_raw(
     con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, object]], batch: int
 ) -> None:
     con.execute(
         f"insert into raw.{name} by name select *, cast({batch} as integer) as _batch_id, "
-        f"{STAMP} as _loaded_at from ({_rows_sql(name, rows)})"
+        f"{STAMP} as _loaded_at from ({rows_sql(name, rows)})"
     )
 
 
@@ -119,7 +69,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
         for name in ("customer", "orders", "lineitem"):
             con.execute(
                 f"create table raw.{name} as select *, cast(null as integer) as _batch_id, "
-                f"cast(null as timestamp) as _loaded_at from ({_rows_sql(name, [])})"
+                f"cast(null as timestamp) as _loaded_at from ({rows_sql(name, [])})"
             )
         _append_to_raw(con, "customer", [CUSTOMER], 0)
         _append_to_raw(con, "orders", [order(1)], 0)
@@ -136,7 +86,7 @@ def deliver(
 ) -> Screened:
     """Screen `rows` for raw.`name` as batch BATCH and append the accepted ones, as ingest does."""
     source = f"delivered_{name}"
-    con.execute(f"create or replace table {source} as {_rows_sql(name, rows)}")
+    con.execute(f"create or replace table {source} as {rows_sql(name, rows)}")
     with screened(con, name, source, batch_id=BATCH, stamp_sql=STAMP, redeliveries=redeliveries) as checked:
         con.execute(
             f"insert into raw.{name} by name select * exclude (_reject_reason), "
