@@ -10,6 +10,7 @@ import typer
 from tpch_elt import __version__
 from tpch_elt.cli import output, steps
 from tpch_elt.extract.generate import parse_scale_factor
+from tpch_elt.observability.alerts import SUPPRESS_ENV, WEBHOOK_ENV
 from tpch_elt.pipeline import RunOptions, fail_on_anomalies
 from tpch_elt.pipeline import run as run_pipeline
 from tpch_elt.settings import DEFAULT_THREADS, ENV_VARS, Settings
@@ -197,14 +198,12 @@ def observe(
     webhook_url: str | None = typer.Option(
         None,
         "--webhook-url",
-        envvar="TPCH_ELT_SLACK_WEBHOOK_URL",
-        help="Slack-compatible incoming webhook for the grouped alert.",
+        help=f"Slack-compatible incoming webhook for the grouped alert (env {WEBHOOK_ENV}).",
     ),
     suppress_hours: float | None = typer.Option(
         None,
         "--suppress-hours",
-        envvar="TPCH_ELT_ALERT_SUPPRESS_HOURS",
-        help="Do not re-alert an incident within this many hours (default 4).",
+        help=f"Do not re-alert an incident within this many hours (default 4; env {SUPPRESS_ENV}).",
     ),
 ) -> None:
     """Detect anomalies in the recorded dbt history, alert; exit 1 on a failing anomaly."""
