@@ -5,7 +5,7 @@ Related tests elsewhere: the Airflow UI and API require a login
 (tests/airflow/test_airflow_run.py::test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups,
 ::test_the_api_refuses_requests_without_a_valid_token) and the production
 compose file refuses to start without each secret and holds none itself
-(tests/unit/test_airflow_containers.py::
+(tests/unit/orchestration/test_airflow_containers.py::
 test_production_compose_refuses_to_start_without_each_secret,
 test_production_compose_holds_no_secret_itself).
 """

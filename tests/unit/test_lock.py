@@ -6,7 +6,7 @@ its extras at a version the requirement's specifier accepts, on Linux x86_64
 and aarch64 at the lock's Python, every pin with hashes, and hold nothing
 pyproject.toml no longer asks for. Static checks: no network, no pip, no
 process. When one fails after an edit of pyproject.toml, `make lock` writes
-the lock again (tests/unit/test_airflow_containers.py checks the image's).
+the lock again (tests/unit/orchestration/test_airflow_containers.py checks the image's).
 """
 
 from __future__ import annotations

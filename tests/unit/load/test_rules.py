@@ -19,7 +19,7 @@ from testkit.rows import GOOD, rows_sql
 from tpch_elt.load.rules import NOT_NULL, check_rows, drop_checked, null_reason
 from tpch_elt.tpch import TABLES
 
-MODELS = Path(__file__).resolve().parents[2] / "dbt_project" / "models"
+MODELS = Path(__file__).resolve().parents[3] / "dbt_project" / "models"
 STAGING = MODELS / "staging"
 LOAD_METADATA = {"_batch_id", "_loaded_at"}  # written by tpch-elt, never delivered
 
