@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tpch_elt.transform.dbt import project_files
+
 MANIFEST_ENV = "TPCH_ELT_DBT_MANIFEST"
-# Entries of the dbt project whose changes do not change the manifest.
-NOT_SOURCES = frozenset({"target", "logs", "dbt_packages", ".user.yml"})
 
 
 def manifest_location(default: Path, environ: Mapping[str, str] | None = None) -> Path:
@@ -32,17 +32,6 @@ def manifest_path(default: Path) -> Path:
             "(or `make airflow`) to produce it with `dbt parse`"
         )
     return path
-
-
-def project_files(project: Path) -> Iterator[Path]:
-    """The dbt project's files that `dbt parse` reads (not its outputs or hidden files)."""
-    for path in project.iterdir():
-        if path.name in NOT_SOURCES or path.name.startswith("."):
-            continue
-        if path.is_dir():
-            yield from (p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
-            yield path
 
 
 def manifest_is_stale(manifest: Path, project: Path) -> bool:

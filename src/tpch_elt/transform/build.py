@@ -17,7 +17,7 @@ from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
 from tpch_elt.publish.publication import last_published_batch, latest, publish
 from tpch_elt.publish.segments import Publication
 from tpch_elt.settings import Settings
-from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke
+from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke, parsed_manifest
 from tpch_elt.warehouse.connection import connect, table_exists
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.watermarks import processed
@@ -191,7 +191,8 @@ def _build(
 
     with dbt_environment(env):
         started = time.perf_counter()
-        result = invoke(args, [_ProgressCallback(on_node)])
+        manifest = parsed_manifest(settings, dbt_vars)
+        result = invoke(args, [_ProgressCallback(on_node)], manifest=manifest)
         summary.build_seconds = time.perf_counter() - started
         if result.exception is not None and result.result is None:
             raise PipelineError(f"dbt build could not run: {result.exception}")
@@ -200,7 +201,7 @@ def _build(
         summary.invocation_id = _invocation_id(result)
         record_dbt_invocation(settings, result)  # observability; warns, never raises
         if freshness:
-            _check_freshness(settings, summary, select, dbt_vars)
+            _check_freshness(settings, summary, select, dbt_vars, manifest)
         # Publish last: a source that fails its freshness check (error
         # severity) fails the build, and a failed build publishes nothing.
         if settings.target == "dev":
@@ -235,7 +236,7 @@ def _planned_selection(plan: BuildPlan, dbt_vars: str | None) -> _Selection:
 
 
 def _check_freshness(
-    settings: Settings, summary: BuildSummary, select: Sequence[str], dbt_vars: str | None
+    settings: Settings, summary: BuildSummary, select: Sequence[str], dbt_vars: str | None, manifest: Any
 ) -> None:
     """`dbt source freshness` (of the selected sources, if the user selected any) into the summary."""
     args = ["source", "freshness", *common_dbt_args(settings), "--quiet"]
@@ -243,7 +244,7 @@ def _check_freshness(
         args += ["--vars", dbt_vars]
     args += [arg for selector in select if selector.startswith("source:") for arg in ("--select", selector)]
     started = time.perf_counter()
-    fresh = invoke(args)
+    fresh = invoke(args, manifest=manifest)
     summary.freshness_seconds = time.perf_counter() - started
     if fresh.exception is not None and fresh.result is None:
         raise PipelineError(f"dbt source freshness could not run: {fresh.exception}")
@@ -375,7 +376,7 @@ def _unaudited_tests(
         args += ["--select", selector]
     for selector in audit.exclude:
         args += ["--exclude", selector]
-    listed = invoke(args)
+    listed = invoke(args, manifest=parsed_manifest(settings, audit.dbt_vars))
     if not listed.success or listed.result is None:
         raise PipelineError(f"dbt ls failed: {listed.exception or 'see the dbt log'}")
     planned = {str(json.loads(line)["unique_id"]) for line in listed.result}

@@ -3,6 +3,13 @@
 `tpch-elt build`, `docs` and the build's audit check (`dbt ls`) invoke dbt
 in-process through `invoke`; the Airflow DAG, slim CI and the tests run the
 `dbt` executable with the same `common_dbt_args` and `Settings.dbt_env()`.
+
+In-process invocations share one parsed manifest (`parsed_manifest`): a
+build, its freshness check, its audit and every increment of one `tpch-elt
+run` parse the project once, not once each. The project's only env var
+(TPCH_ELT_TESTS_FROM_BATCH) is read when tests execute, never at parse
+time, so one manifest serves every increment; a changed project file or
+other `--vars` parse again.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ from tpch_elt.settings import Settings
 
 # Called with each structured event dbt emits during an invocation.
 EventCallback = Callable[[Any], None]
+# Entries of the dbt project whose changes do not change the manifest.
+NOT_SOURCES = frozenset({"target", "logs", "dbt_packages", ".user.yml"})
+# The manifest parsed in this process, by what decided it (see parsed_manifest).
+_parsed: dict[tuple[object, ...], Any] = {}
 
 
 def common_dbt_args(
@@ -58,12 +69,15 @@ def dbt_environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def invoke(args: Sequence[str], callbacks: Sequence[EventCallback] = ()) -> Any:
-    """dbt's Python runner on `args` (a dbtRunnerResult); dbt-duckdb's handle is released after."""
+def invoke(args: Sequence[str], callbacks: Sequence[EventCallback] = (), manifest: Any = None) -> Any:
+    """dbt's Python runner on `args` (a dbtRunnerResult); dbt-duckdb's handle is released after.
+
+    `manifest`: a parsed manifest (parsed_manifest) dbt uses instead of parsing again.
+    """
     # Imported here: dbt is heavy and only the commands that run it need it.
     from dbt.cli.main import dbtRunner
 
-    runner = dbtRunner(callbacks=list(callbacks))
+    runner = dbtRunner(manifest=manifest, callbacks=list(callbacks))
     try:
         return runner.invoke(list(args))
     finally:
@@ -96,3 +110,52 @@ def dbt_executable() -> str:
             "install the project with `pip install -e '.[airflow]'`"
         )
     return found
+
+
+def project_files(project: Path) -> Iterator[Path]:
+    """The dbt project's files that `dbt parse` reads (not its outputs or hidden files)."""
+    for path in project.iterdir():
+        if path.name in NOT_SOURCES or path.name.startswith("."):
+            continue
+        if path.is_dir():
+            yield from (p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            yield path
+
+
+def _project_signature(project: Path) -> tuple[int, int, int]:
+    """Files, newest change and bytes of the dbt project: any edit changes it (a few ms)."""
+    count = newest = size = 0
+    for path in project_files(project):
+        stat = path.stat()
+        count += 1
+        newest = max(newest, stat.st_mtime_ns)
+        size += stat.st_size
+    return count, newest, size
+
+
+def parsed_manifest(settings: Settings, dbt_vars: str | None = None) -> Any:
+    """The project's manifest for these settings and `--vars`, parsed once per process.
+
+    Parsed again when a project file changes. Call it inside the
+    invocation's `dbt_environment`. None when the parse fails: the command
+    then parses by itself and reports the error as it always did.
+    """
+    key = (
+        str(settings.project_dir),
+        str(settings.profiles_dir),
+        settings.target,
+        str(settings.dbt_target_dir),
+        dbt_vars or "",
+        _project_signature(settings.project_dir),
+    )
+    if key not in _parsed:
+        args = ["parse", *common_dbt_args(settings), "--quiet"]
+        if dbt_vars:
+            args += ["--vars", dbt_vars]
+        result = invoke(args)
+        if not result.success or result.result is None:
+            return None
+        _parsed.clear()  # keep the newest only: a manifest holds every node of the project
+        _parsed[key] = result.result
+    return _parsed[key]
