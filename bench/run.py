@@ -1,0 +1,98 @@
+"""Benchmark: `tpch-elt run` end to end, as `make run` does it, and what it leaves on disk.
+
+    make bench BENCH=run                  # SCALE_FACTOR=1
+    make bench BENCH=run SCALE_FACTOR=10
+
+Runs the real CLI in a fresh data directory (data/bench/run-sf<SF>/), then
+prints and writes bench/results/run-sf<SF>.json: wall-clock seconds, peak
+RSS, the seconds of each increment as the run reports them, and the bytes
+of the warehouse, the published snapshot and the landing files, each
+against the target the project sets for it. Not a test: numbers depend on
+the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent / "tpch-elt")
+# Targets at SF1 (seconds, MB); at other scale factors only the measurements print.
+TARGETS_SF1 = {"run_seconds": 120.0, "increment_seconds": 4.0, "warehouse_mb": 600.0}
+INCREMENT_ROW = re.compile(r"^│\s*(\d+)\s*│[^│]*│[^│]*│[^│]*│[^│]*│\s*([\d.]+)\s*│", re.M)
+
+
+def folder_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 1e6, 1)
+
+
+def main() -> None:
+    scale_factor = os.environ.get("SCALE_FACTOR", "1")
+    data_dir = REPO / "data" / "bench" / f"run-sf{scale_factor}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    env = {**os.environ, "DO_NOT_TRACK": "1", "NO_COLOR": "1", "COLUMNS": "200"}
+    print(f"`tpch-elt run` benchmark at SF {scale_factor} (data in {data_dir})", flush=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [CLI, "--data-dir", str(data_dir), "run", "--scale-factor", scale_factor],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = round(time.perf_counter() - started, 2)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"tpch-elt run failed:\n{output}")
+    increments = [float(s) for _, s in INCREMENT_ROW.findall(output)]
+    warehouse = data_dir / "warehouse.duckdb"
+    result = {
+        "scale_factor": float(scale_factor),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "run_seconds": seconds,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        # The last increment is the daily sweep (every test over all history).
+        "increment_seconds": increments[:-1],
+        "sweep_seconds": increments[-1] if increments else None,
+        "warehouse_mb": folder_mb(warehouse),
+        "published_mb": folder_mb(warehouse.with_name("warehouse.published")),
+        "landing_mb": folder_mb(data_dir / "landing"),
+    }
+    out = REPO / "bench" / "results" / f"run-sf{scale_factor}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    targets = TARGETS_SF1 if float(scale_factor) == 1 else {}
+    worst_increment = max(increments[:-1], default=0.0)
+    rows = [
+        ("tpch-elt run, end to end (s)", seconds, targets.get("run_seconds")),
+        ("slowest 1 % increment in the run (s)", worst_increment, targets.get("increment_seconds")),
+        ("daily sweep, the last increment (s)", result["sweep_seconds"], None),
+        ("peak RSS (MB)", result["peak_rss_mb"], None),
+        ("warehouse, all layers (MB)", result["warehouse_mb"], targets.get("warehouse_mb")),
+        ("published snapshot (MB)", result["published_mb"], None),
+        ("landing files (MB)", result["landing_mb"], None),
+    ]
+    print()
+    print(f"{'':<40} {'measured':>10} {'target':>10}")
+    for name, value, target in rows:
+        mark = "" if target is None else ("  met" if value is not None and value <= target else "  not met")
+        target_text = "" if target is None else f"{target:g}"
+        print(f"{name:<40} {value!s:>10} {target_text:>10}{mark}")
+    print(f"written to {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
