@@ -23,6 +23,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "tpch-elt")
@@ -58,7 +59,7 @@ def main() -> None:
         sys.exit(f"tpch-elt run failed:\n{output}")
     increments = [float(s) for _, s in INCREMENT_ROW.findall(output)]
     warehouse = data_dir / "warehouse.duckdb"
-    result = {
+    result: dict[str, Any] = {
         "scale_factor": float(scale_factor),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -76,7 +77,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     targets = TARGETS_SF1 if float(scale_factor) == 1 else {}
     worst_increment = max(increments[:-1], default=0.0)
-    rows = [
+    rows: list[tuple[str, float | None, float | None]] = [
         ("tpch-elt run, end to end (s)", seconds, targets.get("run_seconds")),
         ("slowest 1 % increment in the run (s)", worst_increment, targets.get("increment_seconds")),
         ("daily sweep, the last increment (s)", result["sweep_seconds"], None),
