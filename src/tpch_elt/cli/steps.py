@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -19,11 +20,14 @@ from tpch_elt.observability.observe import ObserveResult
 from tpch_elt.observability.observe import observe as run_observe
 from tpch_elt.pipeline import RunOptions
 from tpch_elt.publish.publication import describe as describe_publication
-from tpch_elt.reports.pages import ReportResult, default_pages, held_by_another_process, write_reports
 from tpch_elt.settings import Settings
 from tpch_elt.tpch import TABLES, format_scale_factor
 from tpch_elt.transform.build import BuildSummary
 from tpch_elt.transform.build import build as run_build
+from tpch_elt.warehouse.connection import held_by_another_process
+
+if TYPE_CHECKING:
+    from tpch_elt.reports.pages import ReportResult
 
 
 def generate(
@@ -192,6 +196,9 @@ def status(settings: Settings) -> None:
 
 
 def report(settings: Settings) -> ReportResult:
+    # Imported here: Jinja2 and the report pages cost every other command 50 ms of start-up.
+    from tpch_elt.reports.pages import default_pages, write_reports
+
     pages = default_pages()
     with output.progress() as progress:
         task = progress.add_task("report", total=len(pages), detail="")

@@ -32,7 +32,7 @@ from tpch_elt.reports import insights, observability
 from tpch_elt.reports.html import render
 from tpch_elt.reports.page import Page
 from tpch_elt.settings import Settings
-from tpch_elt.warehouse.connection import connect
+from tpch_elt.warehouse.connection import connect, held_by_another_process
 
 REPORTS_DIRNAME = "reports"
 INDEX_FILE = "index.html"
@@ -62,13 +62,6 @@ class ReportResult:
 def default_pages() -> list[Page]:
     """The pages `tpch-elt report` writes, in index order."""
     return [insights.PAGE, observability.PAGE]
-
-
-def held_by_another_process(error: BaseException) -> bool:
-    """Whether opening a database failed because another process holds it for writing
-    (DuckDB allows one writing process, and no reader beside it)."""
-    cause = error.__cause__ if isinstance(error, PipelineError) else error
-    return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
 
 
 def reports_dir(settings: Settings) -> Path:

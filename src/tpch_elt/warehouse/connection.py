@@ -24,6 +24,13 @@ def _ensure_parent(path: Path) -> None:
         ) from exc
 
 
+def held_by_another_process(error: BaseException) -> bool:
+    """Whether opening a database failed because another process holds it for writing
+    (DuckDB allows one writing process, and no reader beside it)."""
+    cause = error.__cause__ if isinstance(error, PipelineError) else error
+    return isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
+
+
 @contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse file at `path`, closed on exit."""
@@ -35,7 +42,7 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         message = str(exc)
-        if "lock" in message.lower():
+        if held_by_another_process(exc):
             pid = _LOCK_PID.search(message)
             who = f" (pid {pid.group(1)})" if pid else ""
             raise PipelineError(
