@@ -24,8 +24,7 @@ RunPlan = dict[str, str]
 
 def ingest_run_key(dag_run: Any) -> str | None:
     """The key `tpch_elt.load.ingest.ingest` remembers a run's batch by."""
-    run_id = getattr(dag_run, "run_id", None)
-    return f"airflow {DAG_ID} {run_id}" if run_id else None
+    return run_invocation_id(dag_run) if getattr(dag_run, "run_id", None) else None
 
 
 def ingest_next_batch(dag_run: Any) -> dict[str, Any]:
