@@ -25,6 +25,17 @@ ENV_VARS = {
     "target": "TPCH_ELT_TARGET",
 }
 PROJECT_DIR_VAR = "TPCH_ELT_PROJECT_DIR"
+# DuckDB's buffer memory, for dbt's connection (profiles.yml) and the
+# pipeline's own (warehouse.connection): past it DuckDB spills to disk.
+# Peak RSS runs about 2 GB above it at SF10-SF30 (bench/README.md), so 5 GB
+# keeps a run under 8 GB; DuckDB's own default is 80 % of RAM.
+MEMORY_LIMIT_VAR = "TPCH_ELT_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "5GB"
+
+
+def duckdb_memory_limit(environ: Mapping[str, str] | None = None) -> str:
+    """DuckDB's memory limit: $TPCH_ELT_DUCKDB_MEMORY_LIMIT (e.g. 12GB), else 5GB."""
+    return (os.environ if environ is None else environ).get(MEMORY_LIMIT_VAR) or DEFAULT_MEMORY_LIMIT
 
 
 def _repo_root() -> Path:
@@ -137,6 +148,7 @@ class Settings:
             "TPCH_ELT_WAREHOUSE": str(self.warehouse_path),
             "TPCH_ELT_THREADS": str(self.threads),
             "TPCH_ELT_TARGET": self.target,
+            MEMORY_LIMIT_VAR: duckdb_memory_limit(),
             "DBT_PROFILES_DIR": str(self.profiles_dir),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",

@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 
 from tpch_elt.errors import PipelineError
+from tpch_elt.settings import MEMORY_LIMIT_VAR, duckdb_memory_limit
+from tpch_elt.warehouse.sql import quote_literal
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 
@@ -53,9 +55,22 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
             f"cannot open warehouse {path}: {first_line}; choose a writable --warehouse path"
         ) from exc
     try:
+        _limit_memory(con)
         yield con
     finally:
         con.close()
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    # The same cap as dbt's connection (profiles.yml): loads, ingests and
+    # publications at SF30 stay inside the run's memory budget.
+    limit = duckdb_memory_limit()
+    try:
+        con.execute(f"set memory_limit = {quote_literal(limit)}")
+    except duckdb.Error as exc:
+        raise PipelineError(
+            f"{MEMORY_LIMIT_VAR}={limit!r} is not a DuckDB memory size: set it to e.g. 5GB"
+        ) from exc
 
 
 @contextmanager
