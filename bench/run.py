@@ -53,6 +53,35 @@ def disk_bytes(path: Path) -> int:
     return total
 
 
+def layer_mb(warehouse: Path) -> dict[str, float]:
+    """Megabytes each schema (layer) of the warehouse holds: the distinct
+    storage blocks its tables use (DuckDB's `pragma_storage_info`), so free
+    blocks the file keeps after rebuilds count in no layer."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"attach '{warehouse}' as w (read_only)")
+    block_size = con.execute(
+        "select block_size from pragma_database_size() where database_name = 'w'"
+    ).fetchone()
+    tables = con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = 'w'"
+    ).fetchall()
+    blocks: dict[str, set[int]] = {}
+    for schema, table in tables:
+        rows = con.execute(
+            f'select block_id, additional_block_ids from pragma_storage_info(\'w."{schema}"."{table}"\') '
+            "where persistent and block_id >= 0"
+        ).fetchall()
+        used = blocks.setdefault(schema, set())
+        for block, extra in rows:
+            used.add(block)
+            used.update(extra or [])
+    con.close()
+    size = block_size[0] if block_size else 262144
+    return {schema: round(len(used) * size / 1e6, 1) for schema, used in sorted(blocks.items())}
+
+
 class PeakDisk(threading.Thread):
     """Samples the data directory every few seconds: the run's peak disk use."""
 
@@ -112,6 +141,7 @@ def main() -> None:
         "warehouse_mb": folder_mb(warehouse),
         "published_mb": folder_mb(warehouse.with_name("warehouse.published")),
         "landing_mb": folder_mb(data_dir / "landing"),
+        "warehouse_layers_mb": layer_mb(warehouse),
         "peak_disk_mb": round(max(sampler.peak, disk_bytes(data_dir)) / 1e6, 1),
     }
     out = REPO / "bench" / "results" / f"run-sf{scale_factor}.json"
@@ -125,6 +155,7 @@ def main() -> None:
         ("daily sweep, the last increment (s)", result["sweep_seconds"], None),
         ("peak RSS (MB)", result["peak_rss_mb"], targets.get("peak_rss_mb")),
         ("warehouse, all layers (MB)", result["warehouse_mb"], targets.get("warehouse_mb")),
+        *[(f"  of which {name} (MB)", mb, None) for name, mb in result["warehouse_layers_mb"].items()],
         ("published snapshot (MB)", result["published_mb"], None),
         ("landing files (MB)", result["landing_mb"], None),
         ("peak disk, the whole data dir (MB)", result["peak_disk_mb"], targets.get("peak_disk_mb")),
