@@ -287,7 +287,7 @@ def _split(
                         select * from {read_parquet_sql(source)}
                         where {key} between {batch.min_order_key} and {batch.max_order_key}
                         order by {key}
-                    ) to {quote_literal(out / f"{table}.parquet")} (format parquet)
+                    ) to {quote_literal(out / f"{table}.parquet")} (format parquet, compression zstd)
                     """
                 )
     return plan
