@@ -23,6 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "tpch-elt")
+# Issue 16's targets at SF1, in seconds: the first full build (models and
+# every test) and one 1 % increment through `tpch-elt build`.
+TARGETS_SF1 = {"full_refresh_seconds": 30.0, "incremental_batch_seconds": 4.0}
 
 
 @dataclass
@@ -113,6 +116,12 @@ def main() -> None:
     print(f"  + ingest:                 {steps['ingest'].seconds:8.2f} s")
     print(f"same batch, anti-join:      {steps['anti_join'].seconds:8.2f} s")
     print(f"peak RSS:                   {result['peak_rss_mb']:8.1f} MB")
+    if float(scale_factor) == 1:
+        print()
+        for key, target in TARGETS_SF1.items():
+            value = result[key]
+            mark = "met" if isinstance(value, float) and value <= target else "not met"
+            print(f"{key.replace('_', ' '):<28} {value!s:>8} s  target {target:g} s  {mark}")
     print(f"written to {out.relative_to(REPO)}")
 
 
