@@ -80,7 +80,7 @@ def batch_ids(warehouse: Path) -> dict[str, int]:
     models = (
         "staging.stg_fct_orders",
         "staging.stg_fct_lineitem",
-        "intermediate.int_order_lineitems",
+        "intermediate.int_order_lineitems_base",
         "mart.mart_orders",
     )
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -121,7 +121,7 @@ KILL_POINTS = [
     ("ingest", "lock"),
     ("ingest", "rules:lineitem"),
     ("build", "lock"),
-    ("build", "dbt:NodeStart:int_order_lineitems"),
+    ("build", "dbt:NodeStart:int_order_lineitems_base"),
 ]
 
 
@@ -155,7 +155,7 @@ def test_sigkill_mid_step_then_rerun_equals_an_uninterrupted_run(
         assert batch_ids(warehouse) == {
             "staging.stg_fct_orders": 1,
             "staging.stg_fct_lineitem": 1,
-            "intermediate.int_order_lineitems": 0,
+            "intermediate.int_order_lineitems_base": 0,
             "mart.mart_orders": 0,
         }
 

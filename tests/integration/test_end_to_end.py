@@ -21,7 +21,12 @@ MODELS = {
         "stg_fct_lineitem",
         "stg_fct_partsupp",
     ],
-    "intermediate": ["int_order_lineitems", "int_customer_orders", "int_supplier_parts"],
+    "intermediate": [
+        "int_order_lineitems_base",
+        "int_order_lineitems",
+        "int_customer_orders",
+        "int_supplier_parts",
+    ],
     "mart": [
         "mart_orders",
         "mart_customer_summary",

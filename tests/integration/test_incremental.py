@@ -330,8 +330,9 @@ def test_incremental_row_level_tests_read_only_the_new_batches(built_template: P
     warehouse = data_dir / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
-            "update staging.stg_fct_lineitem set line_number = 9 where _batch_id = 0 "
-            "and order_key = (select min(order_key) from staging.stg_fct_lineitem) and line_number = 1"
+            # stg_fct_lineitem is a view of raw: the bad value goes where it would arrive
+            "update raw.lineitem set l_linenumber = 9 where _batch_id = 0 "
+            "and l_orderkey = (select min(l_orderkey) from raw.lineitem) and l_linenumber = 1"
         )
     run_cli("--data-dir", str(data_dir), "ingest", check=True)
     increment = run_cli("--data-dir", str(data_dir), "build")

@@ -289,7 +289,7 @@ def test_source_freshness_reads_loaded_at(emulated_build: EmulatedBuild) -> None
 def test_snowflake_configs_are_applied(emulated_build: EmulatedBuild, emulator: Emulator) -> None:
     run = emulator.work / "target-main" / "run" / "tpch_elt" / "models"
     orders = (run / "staging" / "stg_fct_orders.sql").read_text().lower()
-    lines = (run / "intermediate" / "int_order_lineitems.sql").read_text().lower()
+    lines = (run / "intermediate" / "int_order_lineitems_base.sql").read_text().lower()
     summary = (run / "mart" / "core" / "mart_customer_summary.sql").read_text().lower()
     assert "cluster by (date_trunc('year', order_date))" in orders
     assert "cluster by (order_year)" in lines
@@ -437,7 +437,7 @@ def test_incremental_runs_meet_the_emulator_temp_relation_limitation(
     incremental = {
         "model.tpch_elt.stg_fct_orders",
         "model.tpch_elt.stg_fct_lineitem",
-        "model.tpch_elt.int_order_lineitems",
+        "model.tpch_elt.int_order_lineitems_base",
         "model.tpch_elt.int_customer_orders",
         "model.tpch_elt.mart_orders",
     }

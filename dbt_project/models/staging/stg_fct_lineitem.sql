@@ -1,28 +1,14 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        cluster_by=['order_key'],
-    )
-}}
+{#
+    A view, as staging is: the lines are stored once, in raw. The first
+    table that keeps them, int_order_lineitems, reads only new batches
+    through it (its `_batch_id` filter reaches the scan of raw).
+#}
 
 with
 
 source as (
 
     select * from {{ source('tpch', 'lineitem') }}
-    {% if is_incremental() and var('lineitem_increment', 'watermark') == 'anti_join' %}
-        -- the reference design's increment, kept only so `make bench` can
-        -- compare: an anti-join of all of raw against all of this table
-        where (l_orderkey, l_linenumber) not in (
-            select order_key, line_number from {{ this }}
-        )
-    {% elif is_incremental() %}
-        -- only batches this table has not seen (the batch watermark)
-        where {{ source_batch_id() }} > (
-            select max(existing._batch_id) from {{ this }} as existing
-        )
-    {% endif %}
 
 ),
 
@@ -53,7 +39,6 @@ renamed as (
 final as (
 
     select * from renamed
-    {{ layout_order_by(['order_key', 'line_number']) }}
 
 )
 
