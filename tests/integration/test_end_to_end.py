@@ -289,6 +289,21 @@ def test_every_model_and_column_is_documented_and_tested(pipeline: Pipeline) -> 
         assert node["unique_id"] in tested, f"{name} has no tests"
 
 
+def test_the_build_leaves_dbts_artifacts_for_every_command(pipeline: Pipeline) -> None:
+    """manifest.json and run_results.json from the build, sources.json from its freshness check
+    (which runs with --no-write-json and has the file written from its result)."""
+    target = pipeline.data_dir / "dbt" / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    run_results = json.loads((target / "run_results.json").read_text())
+    sources = json.loads((target / "sources.json").read_text())
+    assert "model.tpch_elt.mart_orders" in manifest["nodes"]
+    assert {r["unique_id"] for r in run_results["results"]} >= {"model.tpch_elt.mart_orders"}
+    assert sources["metadata"]["dbt_schema_version"].endswith("/sources/v3.json")
+    freshness = {r["unique_id"]: r["status"] for r in sources["results"]}
+    assert set(freshness) == {f"source.tpch_elt.tpch.{t.name}" for t in TABLES}, freshness
+    assert set(freshness.values()) == {"pass"}
+
+
 def test_documented_columns_match_the_built_columns(pipeline: Pipeline) -> None:
     manifest = json.loads((pipeline.data_dir / "dbt" / "target" / "manifest.json").read_text())
     for node in manifest["nodes"].values():
