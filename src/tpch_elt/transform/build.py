@@ -17,7 +17,13 @@ from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
 from tpch_elt.publish.publication import last_published_batch, latest, publish
 from tpch_elt.publish.segments import Publication
 from tpch_elt.settings import Settings
-from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke, parsed_manifest
+from tpch_elt.transform.dbt import (
+    common_dbt_args,
+    dbt_environment,
+    invoke,
+    parsed_manifest,
+    write_sources_json,
+)
 from tpch_elt.warehouse.connection import connect, table_exists
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.watermarks import processed
@@ -238,8 +244,12 @@ def _planned_selection(plan: BuildPlan, dbt_vars: str | None) -> _Selection:
 def _check_freshness(
     settings: Settings, summary: BuildSummary, select: Sequence[str], dbt_vars: str | None, manifest: Any
 ) -> None:
-    """`dbt source freshness` (of the selected sources, if the user selected any) into the summary."""
-    args = ["source", "freshness", *common_dbt_args(settings), "--quiet"]
+    """`dbt source freshness` (of the selected sources, if the user selected any) into the summary.
+
+    With --no-write-json, so that dbt does not serialize the build's 4 MB
+    manifest.json a second time; sources.json is written here instead.
+    """
+    args = ["source", "freshness", *common_dbt_args(settings), "--quiet", "--no-write-json"]
     if dbt_vars:
         args += ["--vars", dbt_vars]
     args += [arg for selector in select if selector.startswith("source:") for arg in ("--select", selector)]
@@ -248,6 +258,7 @@ def _check_freshness(
     summary.freshness_seconds = time.perf_counter() - started
     if fresh.exception is not None and fresh.result is None:
         raise PipelineError(f"dbt source freshness could not run: {fresh.exception}")
+    write_sources_json(settings.dbt_target_dir, fresh.result)
     record_dbt_invocation(settings, fresh)
     for item in getattr(fresh.result, "results", []) or []:
         status = str(getattr(item.status, "value", item.status))
