@@ -7,7 +7,7 @@ from testkit.observability import Warehouse, history
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability.anomaly_config import Thresholds, table_config
-from tpch_elt.observability.detect import detect_pending, judge
+from tpch_elt.observability.detect import detect_pending, judge, t_multiplier
 
 # -- the z-score verdict -----------------------------------------------------------
 
@@ -17,15 +17,37 @@ def test_judge_needs_the_minimum_training_size() -> None:
     assert judge(10.0, [10.0] * 5, Thresholds(min_training_size=5)) is not None
 
 
-def test_judge_band_is_mean_plus_minus_sensitivity_stddev() -> None:
-    training = [90.0, 110.0, 95.0, 105.0, 100.0]  # mean 100, sd 7.9057
-    verdict = judge(123.0, training, Thresholds(sensitivity=3, min_change_percent=0))
+def test_t_multiplier_matches_students_t_tables_and_tends_to_the_sensitivity() -> None:
+    # two-sided 95 % (sensitivity 1.96): t(0.975) for 1, 4 and 9 degrees of freedom
+    assert t_multiplier(1.959964, 1) == pytest.approx(12.706, abs=1e-3)
+    assert t_multiplier(1.959964, 4) == pytest.approx(2.776, abs=1e-3)
+    assert t_multiplier(1.959964, 9) == pytest.approx(2.262, abs=1e-3)
+    assert t_multiplier(3, 8) == pytest.approx(4.277, abs=1e-3)
+    assert t_multiplier(3, 100_000) == pytest.approx(3, abs=1e-3)
+
+
+def test_judge_band_is_a_prediction_interval_from_the_training_runs() -> None:
+    training = [90.0, 110.0, 95.0, 105.0, 100.0]  # mean 100, sd 7.9057, n 5
+    half = t_multiplier(3, 4) * 7.905694 * (1 + 1 / 5) ** 0.5  # 57.3: five runs say little
+    verdict = judge(150.0, training, Thresholds(sensitivity=3, min_change_percent=0))
     assert verdict.status == "pass"
-    assert verdict.expected_low == pytest.approx(100 - 3 * 7.905694, rel=1e-6)
-    assert verdict.expected_high == pytest.approx(100 + 3 * 7.905694, rel=1e-6)
-    failing = judge(124.0, training, Thresholds(sensitivity=2, min_change_percent=0))
+    assert verdict.expected_low == pytest.approx(100 - half, rel=1e-6)
+    assert verdict.expected_high == pytest.approx(100 + half, rel=1e-6)
+    failing = judge(160.0, training, Thresholds(sensitivity=3, min_change_percent=0))
     assert failing.status == "fail"
-    assert failing.score == pytest.approx(24 / 7.905694, rel=1e-6)
+    assert failing.score == pytest.approx(60 / 7.905694, rel=1e-6)  # still the plain z-score
+    # the same spread over 50 runs: the band is within 8 % of 3 standard deviations
+    many = judge(150.0, training * 10, Thresholds(sensitivity=3, min_change_percent=0, training_runs=50))
+    assert 3 * many.stddev < many.expected_high - 100 < 3.24 * many.stddev
+
+
+def test_judge_keeps_batch_noise_of_a_small_run_out_of_the_alerts() -> None:
+    """`tpch-elt run -s 0.01`: nine batch means of a uniform 1..50 quantity
+    (about 600 lines each) then a tenth 2.7 standard errors out, which a
+    3-sigma band on nine runs flagged."""
+    training = [25.31, 25.92, 25.49, 25.03, 25.80, 25.62, 25.21, 26.10, 25.55]
+    assert judge(27.08, training, Thresholds(sensitivity=3, min_change_percent=5)).status == "pass"
+    assert judge(30.0, training, Thresholds(sensitivity=3, min_change_percent=5)).status == "fail"
 
 
 def test_judge_direction_and_severity() -> None:
