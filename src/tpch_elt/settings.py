@@ -67,6 +67,9 @@ class Settings:
     project_dir: Path = field(default_factory=default_project_dir)
     threads: int = DEFAULT_THREADS
     target: str = DEFAULT_TARGET
+    # Whether the user chose `threads` (option or variable); if not, a build
+    # on a large warehouse runs one model at a time (transform.build).
+    threads_chosen: bool = False
 
     @classmethod
     def from_env(
@@ -106,6 +109,7 @@ class Settings:
             data_dir=Path(chosen_data_dir),
             warehouse=Path(chosen_warehouse) if chosen_warehouse else None,
             threads=threads or DEFAULT_THREADS,
+            threads_chosen=threads is not None,
             project_dir=project_dir or default_project_dir(source),
             target=target or env["target"] or DEFAULT_TARGET,
         )

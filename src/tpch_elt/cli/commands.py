@@ -63,7 +63,7 @@ def main_options(
         None,
         "--threads",
         min=1,
-        help=f"dbt threads (default: {DEFAULT_THREADS}; env {ENV_VARS['threads']}).",
+        help=f"dbt threads (default: {DEFAULT_THREADS}, or 1 from SF 8 up; env {ENV_VARS['threads']}).",
     ),
     target: str | None = typer.Option(
         None,

@@ -6,7 +6,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tpch_elt.errors import PipelineError
@@ -38,6 +38,13 @@ INCREMENTAL_SKIPS = ("tag:daily", "tag:full_history")
 # else: the dimension views, partsupp and their tests are unchanged since
 # the last audit. Used when the user gives no --select of their own.
 INCREMENTAL_SELECT = ("source:tpch.orders+", "source:tpch.lineitem+")
+
+# From this many raw line items (SF 8 and up) a build whose threads nobody
+# chose runs one model at a time: each DuckDB query then has every core and
+# the whole memory limit. Four at once shared it and spilled 27 GB of temp
+# files at SF30, past the disk budget (bench/README.md); on smaller data four
+# threads hide dbt's per-node overhead behind the queries.
+ONE_MODEL_AT_A_TIME_LINES = 50_000_000
 
 # Called as (finished, total, description) whenever a dbt node finishes.
 NodeProgress = Callable[[int, int, str], None]
@@ -180,6 +187,7 @@ def _build(
     publish_marts: bool,
 ) -> BuildSummary:
     plan = plan_build(settings, full_refresh=full_refresh, full_tests=full_tests)
+    settings = sized_threads(settings)
     summary = BuildSummary(plan=plan)
     full_refresh = full_refresh or bool(plan.full_refresh_reason)
     planned = _planned_selection(plan, dbt_vars)
@@ -230,6 +238,21 @@ def _build(
                     summary.publish_hint = "run `tpch-elt build` without --no-publish to publish"
             summary.publish_seconds = time.perf_counter() - started
     return summary
+
+
+def sized_threads(settings: Settings) -> Settings:
+    """`settings` with one dbt thread when nobody chose the threads and raw
+    holds ONE_MODEL_AT_A_TIME_LINES line items or more; else unchanged."""
+    if settings.threads_chosen or settings.target != "dev" or settings.threads == 1:
+        return settings
+    with connect(settings.warehouse_path, read_only=True) as con:
+        rows = con.execute(
+            "select estimated_size from duckdb_tables() "
+            f"where schema_name = '{RAW_SCHEMA}' and table_name = 'lineitem'"
+        ).fetchall()
+    if rows and rows[0][0] >= ONE_MODEL_AT_A_TIME_LINES:
+        return replace(settings, threads=1)
+    return settings
 
 
 def _planned_selection(plan: BuildPlan, dbt_vars: str | None) -> _Selection:
