@@ -34,7 +34,7 @@ import msgpack
 
 FILE_NAME = "partial_parse.msgpack"
 # Settings the profile's dev output renders when no TPCH_ELT_* variable is set (testkit.cli.cli_env).
-_DEV_SETTINGS = {"preserve_insertion_order": True, "memory_limit": "5GB"}
+_DEV_SETTINGS = {"preserve_insertion_order": True, "memory_limit": "6GB"}
 
 # The shared directory of this run (tests/conftest.py sets it at session start).
 shared_dir: Path | None = None

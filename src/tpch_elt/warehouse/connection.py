@@ -69,7 +69,7 @@ def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"set memory_limit = {quote_literal(limit)}")
     except duckdb.Error as exc:
         raise PipelineError(
-            f"{MEMORY_LIMIT_VAR}={limit!r} is not a DuckDB memory size: set it to e.g. 5GB"
+            f"{MEMORY_LIMIT_VAR}={limit!r} is not a DuckDB memory size: set it to e.g. 6GB"
         ) from exc
 
 

@@ -23,7 +23,7 @@ def test_connections_take_the_memory_limit_from_the_environment(
 ) -> None:
     warehouse = tmp_path / "w.duckdb"
     monkeypatch.delenv(MEMORY_LIMIT_VAR, raising=False)
-    assert _limit(warehouse) == "4.6 GiB"  # DuckDB prints 5GB (10^9) in GiB
+    assert _limit(warehouse) == "5.5 GiB"  # DuckDB prints 6GB (10^9) in GiB
     monkeypatch.setenv(MEMORY_LIMIT_VAR, "1GB")
     assert _limit(warehouse, read_only=True) == "953.6 MiB"
     # dbt is handed the same value, so both sides of a run share one cap.
@@ -38,4 +38,4 @@ def test_a_memory_limit_duckdb_cannot_read_names_the_variable(
     monkeypatch.setenv(MEMORY_LIMIT_VAR, "lots")
     with pytest.raises(PipelineError) as caught:
         _limit(tmp_path / "w.duckdb")
-    assert str(caught.value) == f"{MEMORY_LIMIT_VAR}='lots' is not a DuckDB memory size: set it to e.g. 5GB"
+    assert str(caught.value) == f"{MEMORY_LIMIT_VAR}='lots' is not a DuckDB memory size: set it to e.g. 6GB"
