@@ -38,6 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from statistics import fmean, stdev
 from typing import Any
 
@@ -83,6 +84,7 @@ def _t_within(t: float, dof: int) -> float:
     return 2 / math.pi * (theta + extra)
 
 
+@cache  # one bisection per (sensitivity, training size), not one per check
 def t_multiplier(sensitivity: float, dof: int) -> float:
     """Student's t quantile with `dof` degrees of freedom whose two-sided tail
     probability equals that of `sensitivity` under a standard normal."""
