@@ -38,6 +38,15 @@ need all history (the CLI's INCREMENTAL_SKIPS) wait for the daily sweep:
 the 00:00 UTC run, or any run triggered with `full_tests`, which is
 `tpch-elt build --full-tests`. A full refresh happens when raw was reloaded
 since the last build.
+
+Two paths. `plan_build` is a branch. An incremental run (every 4 hours)
+takes the one task `increment`: the CLI's incremental `dbt build` (the
+orders/line-item lineage and its tests, in one dbt process), retried as a
+whole; each model's and test's result is in its log and the observability
+report. The daily sweep and a full refresh take the per-model path above:
+the source tests, then one task per model, each retried alone. One dbt
+process per model costs a dbt start-up and parse each (about 5 s): 35 of
+them made an increment cost about 15 times the CLI's (bench/README.md).
 """
 
 from __future__ import annotations
@@ -56,9 +65,17 @@ from cosmos.constants import (
     TestBehavior,
     TestIndirectSelection,
 )
-from cosmos.operators.local import DbtSourceLocalOperator, DbtTestLocalOperator
+from cosmos.operators.local import DbtBuildLocalOperator, DbtSourceLocalOperator, DbtTestLocalOperator
 
-from tpch_elt.orchestration import DAG_ID, PLAN_TASK_ID, WAREHOUSE_POOL
+from tpch_elt.orchestration import (
+    DAG_ID,
+    FRESHNESS_TASK_ID,
+    INCREMENT_TASK_ID,
+    PLAN_TASK_ID,
+    PLAN_XCOM_KEY,
+    SWEEP_TASK_ID,
+    WAREHOUSE_POOL,
+)
 from tpch_elt.orchestration import tasks as steps
 from tpch_elt.orchestration.graph import LAYERS, cross_model_tests
 from tpch_elt.orchestration.hooks import (
@@ -82,7 +99,7 @@ pool = WAREHOUSE_POOL if settings.target == "dev" else None
 lock_hooks: dict[str, Any] = (
     {"pre_execute": hold_warehouse, "post_execute": release_warehouse} if settings.target == "dev" else {}
 )
-plan = f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}')"
+plan = f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{PLAN_XCOM_KEY}')"
 
 profile_config = ProfileConfig(
     profile_name="tpch_elt",
@@ -173,22 +190,29 @@ def ingest(dag_run: Any = None) -> dict[str, Any]:
     return steps.ingest_next_batch(dag_run)
 
 
-@task(task_id=PLAN_TASK_ID, pool=pool)
-def plan_build(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, str]:
-    """The CLI's build plan, as `tpch-elt build` (or, daily, `build --full-tests`) makes it."""
-    return steps.plan_run(dag_run, params)
+@task.branch(task_id=PLAN_TASK_ID, pool=pool)
+def plan_build(params: dict[str, Any] | None = None, dag_run: Any = None, ti: Any = None) -> list[str]:
+    """The CLI's build plan, as `tpch-elt build` (or, daily, `build --full-tests`) makes it; then the path it takes."""
+    decided = steps.plan_run(dag_run, params)
+    ti.xcom_push(key=PLAN_XCOM_KEY, value=decided)
+    return steps.next_tasks(decided)
 
 
-@task(task_id="publish", pool=pool)
+def run_plan(ti: Any) -> dict[str, str]:
+    return ti.xcom_pull(task_ids=PLAN_TASK_ID, key=PLAN_XCOM_KEY) or {}
+
+
+# One path is skipped: publish when nothing failed and the other path built.
+@task(task_id="publish", pool=pool, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
 def publish(ti: Any = None, dag_run: Any = None) -> str:
     """Write–audit–publish: reached only when every dbt task (models and tests) passed."""
-    return steps.publish_run(manifest, ti.xcom_pull(task_ids=PLAN_TASK_ID) or {}, dag_run)
+    return steps.publish_run(manifest, run_plan(ti), dag_run)
 
 
 @task(task_id="observe", pool=pool, trigger_rule=TriggerRule.ALL_DONE)
 def observe(ti: Any = None, dag_run: Any = None) -> dict[str, int]:
     """Close this run in the observability history, then `tpch-elt observe` (after the marts, whatever they did)."""
-    return steps.observe_run(manifest, ti.xcom_pull(task_ids=PLAN_TASK_ID) or {}, dag_run)
+    return steps.observe_run(manifest, run_plan(ti), dag_run)
 
 
 @task(pool=pool)
@@ -217,17 +241,30 @@ with DAG(
     doc_md=__doc__,
     tags=["tpch", "dbt"],
 ) as dag:
-    # `dbt source freshness` and the tests on raw, as `tpch-elt build` runs them.
-    source_freshness = DbtSourceLocalOperator(task_id="source_freshness", **single_task_args)
+    # `dbt source freshness`, as `tpch-elt build` runs it, before either path
+    # (a task after the branch on both paths would make Airflow follow both).
+    # It runs no test: it needs no build plan.
+    source_freshness = DbtSourceLocalOperator(
+        task_id=FRESHNESS_TASK_ID, **{**single_task_args, "env": settings.dbt_env()}
+    )
+    # The incremental path: `tpch-elt build`'s own selection, one dbt process.
+    increment = DbtBuildLocalOperator(
+        task_id=INCREMENT_TASK_ID, select=planned("select"), exclude=planned_exclude, **single_task_args
+    )
+    # The per-model path: the tests on raw, then one task per model, layer by layer.
     source_tests = DbtTestLocalOperator(
-        task_id="source_tests", select="source:*", exclude=planned_exclude, **single_task_args
+        task_id=SWEEP_TASK_ID, select="source:*", exclude=planned_exclude, **single_task_args
     )
     layers = [dbt_layer(layer) for layer in LAYERS]
-    chain(ingest(), plan_build(), source_freshness, source_tests, *layers)
-    # After the marts, on dev: publish what passed (write–audit–publish);
+    chain(ingest(), source_freshness, plan_build(), [increment, source_tests])
+    chain(source_tests, *layers)
+    # After the dbt tasks, on dev: publish what passed (write–audit–publish);
     # observe what every dbt task recorded, whatever happened (all_done);
     # then the reports, which read the published snapshot and the history,
     # and are the one leaf: any failure fails the run. (On Snowflake, see
     # README "Write–audit–publish" for the clone-and-swap mapping.)
     if settings.target == "dev":
-        chain(layers[-1], [publish(), observe()], report())
+        closing = [publish(), observe()]
+        layers[-1] >> closing
+        increment >> closing
+        chain(closing, report())

@@ -82,9 +82,11 @@ def test_runs_every_four_hours_one_run_at_a_time_with_retries(dag) -> None:
 
 def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(dag) -> None:
     assert dag.get_task("ingest").upstream_task_ids == set()
-    assert dag.get_task("ingest").downstream_task_ids == {"plan_build"}
-    assert dag.get_task("plan_build").downstream_task_ids == {"source_freshness"}
-    assert dag.get_task("source_freshness").downstream_task_ids == {"source_tests"}
+    assert dag.get_task("ingest").downstream_task_ids == {"source_freshness"}
+    assert dag.get_task("source_freshness").downstream_task_ids == {"plan_build"}
+    # The plan branches: an increment is one dbt task, the sweep the per-model path.
+    assert dag.get_task("plan_build").downstream_task_ids == {"increment", "source_tests"}
+    assert dag.get_task("increment").downstream_task_ids == {"publish", "observe"}
     groups = {group_id: dag.task_group_dict[group_id] for group_id in LAYERS}
     assert set(dag.get_task("source_tests").downstream_task_ids) == {
         task.task_id for task in groups["staging"].get_roots()
@@ -104,7 +106,8 @@ def test_ingest_then_plan_then_source_checks_then_layers_in_order_then_report(da
     mart_tasks = {task_id for task_id in dag.task_ids if task_id.startswith("mart.")}
     assert mart_tasks <= upstream_closure(dag, "publish")
     assert mart_tasks <= upstream_closure(dag, "observe")
-    assert dag.get_task("publish").trigger_rule == "all_success"
+    # one of the two paths is skipped; any failed or upstream-failed dbt task stops it
+    assert dag.get_task("publish").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("observe").trigger_rule == "all_done"
     assert len(downstream_closure(dag, "ingest")) == len(dag.tasks) - 1
 
@@ -259,19 +262,24 @@ def test_snowflake_target_runs_in_parallel_without_the_pool(
 
 
 def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
-    plan = "xcom_pull(task_ids='plan_build')"
+    plan = "xcom_pull(task_ids='plan_build', key='plan')"
     dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
     for task in dbt_tasks:
-        assert "plan_build" in {t.task_id for t in task.get_flat_relatives(upstream=True)}, task.task_id
-        assert plan in task.env["TPCH_ELT_TESTS_FROM_BATCH"], task.task_id
         assert task.env["TPCH_ELT_TARGET"] == "dev"
         assert task.invocation_mode.name == "SUBPROCESS", task.task_id
         if task.task_id == "source_freshness":
-            continue  # `tpch-elt build` excludes nothing from its freshness check
+            # `tpch-elt build` excludes nothing from its freshness check, which
+            # runs no test and comes before the plan's branch
+            assert "TPCH_ELT_TESTS_FROM_BATCH" not in task.env
+            continue
+        assert "plan_build" in {t.task_id for t in task.get_flat_relatives(upstream=True)}, task.task_id
+        assert plan in task.env["TPCH_ELT_TESTS_FROM_BATCH"], task.task_id
         # The CLI's incremental exclusions (tag:daily, tag:full_history) when the plan says so.
         assert plan in task.exclude and "['exclude']" in task.exclude, task.task_id
         if task.task_id.endswith("_model_build"):
             assert plan in task.full_refresh
+        if task.task_id == "increment":  # the CLI's incremental selection
+            assert plan in task.select and "['select']" in task.select
 
 
 def test_the_daily_sweep_is_the_midnight_run_or_asked_for(dag) -> None:

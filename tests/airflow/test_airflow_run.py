@@ -46,6 +46,8 @@ SCREENSHOT = Path("/tmp/airflow_ui.png")
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DONE_LINE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+ NO-OP=\d+ TOTAL=(\d+)")
 MODEL_BUILT = re.compile(r"\d+ of \d+ OK created ")
+# The increment's build selects the marts' exposures too: dbt counts them, they do nothing.
+EXPOSURE = re.compile(r"\d+ of \d+ NO-OP exposure ")
 # Cosmos names a model's `dbt build` task <model>_model_build (TestBehavior.BUILD).
 BUILD_SUFFIX = "_model_build"
 
@@ -54,8 +56,8 @@ def copy_data(prepared: Path, tmp: Path) -> Path:
     return copy_data_dir(prepared, tmp / "data")
 
 
-def cli_build_tests(tmp: Path, exclude: str) -> int:
-    """How many data and unit tests `tpch-elt build` runs with these exclusions (dbt ls)."""
+def cli_build_tests(tmp: Path, exclude: str, select: str = "") -> int:
+    """How many data and unit tests `tpch-elt build` runs with this selection (dbt ls)."""
     project = REPO_ROOT / "dbt_project"
     proc = subprocess.run(
         [
@@ -75,6 +77,7 @@ def cli_build_tests(tmp: Path, exclude: str) -> int:
             str(tmp / "ls"),
             "--log-path",
             str(tmp / "ls"),
+            *(["--select", select] if select else []),
             *(["--exclude", exclude] if exclude else []),
         ],
         env=quiet_env(),
@@ -90,19 +93,20 @@ def cli_build_tests(tmp: Path, exclude: str) -> int:
 def dbt_tests_in_log(task_id: str, log: str) -> int:
     """The number of dbt tests a dbt task's log reports (0 when dbt had nothing to do).
 
-    dbt's closing line counts every node; a model's build task also built
-    the model (one "OK created" line), which is not a test.
+    dbt's closing line counts every node; a build task also built models
+    ("OK created" lines) and passed exposures ("NO-OP"), which are not tests.
     """
     totals = DONE_LINE.findall(log)
     if totals:
-        return int(totals[-1]) - len(MODEL_BUILT.findall(log))
+        return int(totals[-1]) - len(MODEL_BUILT.findall(log)) - len(EXPOSURE.findall(log))
     assert "Nothing to do" in log, f"{task_id}: no dbt summary in its log"
     return 0
 
 
 def is_test_task(task_id: str) -> bool:
-    """The tasks that run dbt tests: each model's build task, a layer's cross-model tests, the source tests."""
-    return task_id.endswith((BUILD_SUFFIX, ".cross_model_tests")) or task_id == "source_tests"
+    """The tasks that run dbt tests: each model's build task, a layer's cross-model tests, the source
+    tests (the per-model path), the increment's one build."""
+    return task_id.endswith((BUILD_SUFFIX, ".cross_model_tests")) or task_id in ("source_tests", "increment")
 
 
 def recorded_invocations(data_dir: Path) -> set[str]:
@@ -209,21 +213,26 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
     assert proc.returncode == 0, output[-4000:]
     assert re.search(r"DagRun Finished: dag_id=dbt_pipeline.*state=success", output), output[-4000:]
     assert_batch_one_reached_the_marts(data_dir, dbt_manifest)
-    # An incremental run, planned as `tpch-elt build` plans it: the row-level
-    # tests read the new batch only, and the history-wide models and tests
-    # wait for the daily sweep.
+    # An incremental run, planned as `tpch-elt build` plans it: one dbt task
+    # builds the orders/line-item lineage, the row-level tests read the new
+    # batch only, and the history-wide models and tests wait for the daily
+    # sweep; the per-model path is skipped.
     import sqlite3
 
-    from tpch_elt.transform.build import INCREMENTAL_SKIPS
+    from tpch_elt.transform.build import INCREMENTAL_SELECT, INCREMENTAL_SKIPS
 
     with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
         (rendered,) = db.execute(
-            "select rendered_fields from rendered_task_instance_fields where task_id = ?",
-            ("staging.stg_fct_orders_model_build",),
+            "select rendered_fields from rendered_task_instance_fields where task_id = ?", ("increment",)
         ).fetchone()
+        states = dict(db.execute("select task_id, state from task_instance").fetchall())
     fields = json.loads(rendered)
     assert fields["env"]["TPCH_ELT_TESTS_FROM_BATCH"] == "1"
+    assert fields["select"] == " ".join(INCREMENTAL_SELECT)
     assert fields["exclude"] == " ".join(INCREMENTAL_SKIPS)
+    per_model = {task_id for task_id in states if task_id.endswith(BUILD_SUFFIX) or task_id == "source_tests"}
+    assert per_model and {states[task_id] for task_id in per_model} == {"skipped"}, states
+    assert {states[task_id] for task_id in ("increment", "publish", "observe", "report")} == {"success"}
     # The same tests as the CLI's incremental build, each exactly once. `dags
     # test` runs the tasks one after the other; each ends with this marker.
     ran, previous = 0, ""
@@ -233,7 +242,7 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
             if is_test_task(task_id):
                 ran += dbt_tests_in_log(task_id, previous)
         previous = segment
-    assert ran == cli_build_tests(tmp_path, " ".join(INCREMENTAL_SKIPS))
+    assert ran == cli_build_tests(tmp_path, " ".join(INCREMENTAL_SKIPS), " ".join(INCREMENTAL_SELECT)) > 0
     with sqlite3.connect(tmp_path / "home" / "airflow.db") as db:
         ((run_id,),) = db.execute("select run_id from dag_run").fetchall()
     assert_the_run_was_observed_as_one_build(data_dir, known, run_id, ran)

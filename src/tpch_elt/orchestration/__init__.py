@@ -9,3 +9,11 @@ DAG_ID = "dbt_pipeline"
 # One slot: DuckDB allows one writing process (the `dev` target).
 WAREHOUSE_POOL = "duckdb_warehouse"
 PLAN_TASK_ID = "plan_build"
+# The XCom key the plan task keeps the build plan under (its return value
+# is the branch it chose).
+PLAN_XCOM_KEY = "plan"
+# An incremental run's one dbt task: the CLI's incremental `dbt build`.
+INCREMENT_TASK_ID = "increment"
+# The first task of the per-model path (full refresh, the daily sweep).
+SWEEP_TASK_ID = "source_tests"
+FRESHNESS_TASK_ID = "source_freshness"

@@ -1,5 +1,6 @@
-"""What the DAG reads off the dbt graph (tpch_elt.orchestration.graph) and when a run is the daily sweep
-(tpch_elt.orchestration.tasks.is_daily_sweep), on small manifest-shaped dicts: no Airflow, no dbt.
+"""What the DAG reads off the dbt graph (tpch_elt.orchestration.graph), when a run is the daily sweep
+(tpch_elt.orchestration.tasks.is_daily_sweep) and which path a plan takes (next_tasks), on small
+manifest-shaped dicts: no Airflow, no dbt.
 
 The graph: two staging models on their sources, an intermediate model on
 stg_orders, and two marts (fct_orders on int_order_lines and stg_customers,
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from tpch_elt.orchestration.graph import cross_model_tests, layer_of
-from tpch_elt.orchestration.tasks import is_daily_sweep
+from tpch_elt.orchestration.tasks import is_daily_sweep, next_tasks
 
 ORDERS_SOURCE = "source.tpch_elt.tpch.orders"
 CUSTOMER_SOURCE = "source.tpch_elt.tpch.customer"
@@ -159,6 +160,22 @@ def test_the_daily_sweep_is_the_scheduled_midnight_run_or_one_asked_for(
     run_type: object, logical_date: datetime | None, asked: bool, sweep: bool
 ) -> None:
     assert is_daily_sweep(run_type, logical_date, asked) is sweep
+
+
+def test_an_incremental_plan_takes_the_one_task_path_and_a_sweep_the_per_model_path() -> None:
+    incremental = {
+        "tests_from_batch": "3",
+        "select": "source:tpch.orders+ source:tpch.lineitem+",
+        "exclude": "tag:daily tag:full_history",
+        "full_refresh": "false",
+    }
+    sweep = {"tests_from_batch": "", "select": "", "exclude": "", "full_refresh": "false"}
+    refresh = {**sweep, "full_refresh": "true"}
+    assert next_tasks(incremental) == ["increment"]
+    assert next_tasks(sweep) == ["source_tests"]
+    assert next_tasks(refresh) == ["source_tests"]
+    # a plan from before the increment path (no "select"): the per-model path, as before
+    assert next_tasks({"tests_from_batch": "3", "exclude": "tag:daily"}) == ["source_tests"]
 
 
 def test_a_model_outside_the_layers_never_decides_where_a_cross_model_test_runs() -> None:
