@@ -13,16 +13,19 @@ batch from the same warehouse:
    is copied to data/bench/airflow-sf<SF>/run for every benchmark run. A
    `tpch-elt build` with no new batch warms the copy's dbt parse cache (not
    measured: the CLI's increments of a real day have one).
-2. The CLI's increment: `tpch-elt ingest` + `tpch-elt build` (the next
-   batch), each a subprocess, wall clock.
+2. The CLI's increment, twice: `tpch-elt ingest` + `tpch-elt build` (the
+   next batch), each a subprocess, wall clock.
 3. The DAG: Airflow as `make airflow` runs it (`airflow/stack.py start`:
    scheduler, LocalExecutor, dag-processor, triggerer and api-server as
    background processes, SQLite metadata database unless
    AIRFLOW_BENCH_DB_URL names another), with a fresh AIRFLOW_HOME and the
-   cron schedule off, and one run of `dbt_pipeline` triggered through the
-   REST API: a manual run plans as a scheduled 4-hourly one does
-   (incremental; only the 00:00 UTC run is the daily sweep), without
-   depending on the clock. Not `airflow dags test`: it runs every task in
+   cron schedule off, and four runs of `dbt_pipeline` triggered through the
+   REST API, each ingesting the next batch: a manual run plans as a
+   scheduled 4-hourly one does (incremental; only the 00:00 UTC run is the
+   daily sweep), without depending on the clock. The first fills Cosmos'
+   partial-parse caches, which a deployment does once, as the CLI's
+   warm-up build fills dbt's (its time is printed too); the median of the
+   next three is the DAG's figure, the mean of two CLI increments the CLI's. Not `airflow dags test`: it runs every task in
    one process, without the pool, the executor's task processes or the
    triggerer, which is where the scheduled path spends its time.
    The run's wall clock is its start_date → end_date in the metadata DB
@@ -55,7 +58,9 @@ BIN = Path(sys.executable).parent
 CLI = str(BIN / "tpch-elt")
 STACK = REPO / "airflow" / "stack.py"
 TARGET_RATIO = 2.0  # issue 16: the Airflow run of an increment ≤ 2× the CLI's increment
-BATCHES = 6  # held back in the base: one per measured increment, and spares
+BATCHES = 6  # held back in the base: one per increment below
+CLI_INCREMENTS = 2  # the CLI's increments measured (their mean is the CLI's figure)
+MEASURED_RUNS = 3  # DAG runs measured after the cold one (their median is the DAG's figure)
 RUN_TIMEOUT = 3600.0
 LOGIN = ("airflow", "airflow")
 
@@ -184,7 +189,20 @@ def airflow_run(data_dir: Path, work: Path, scale_factor: str) -> dict[str, Any]
         if proc.returncode != 0:
             sys.exit(f"airflow/stack.py start failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         print(f"  Airflow up on port {port} after {time.perf_counter() - began:.1f} s (not measured)")
-        run, instances, waited = trigger_and_wait(f"http://127.0.0.1:{port}", names.DAG_ID)
+        # The first run after start: its dbt tasks parse the project in full
+        # and fill Cosmos' partial-parse caches, as once per deployment.
+        cold, _, _ = trigger_and_wait(f"http://127.0.0.1:{port}", names.DAG_ID)
+        print(
+            f"  first run (cold parse caches, not measured): {cold['state']}, "
+            f"{seconds_between(cold.get('start_date'), cold.get('end_date'))} s",
+            flush=True,
+        )
+        measured = []
+        for _ in range(MEASURED_RUNS):
+            run, instances, waited = trigger_and_wait(f"http://127.0.0.1:{port}", names.DAG_ID)
+            seconds = seconds_between(run.get("start_date"), run.get("end_date"))
+            print(f"  run of the next increment: {run['state']}, {seconds} s", flush=True)
+            measured.append((seconds or 0.0, run, instances, waited))
     finally:
         subprocess.run(
             [sys.executable, str(STACK), "stop", *native],
@@ -194,6 +212,8 @@ def airflow_run(data_dir: Path, work: Path, scale_factor: str) -> dict[str, Any]
             timeout=120,
             check=False,
         )
+    # The median run, with its own task instances.
+    _, run, instances, waited = sorted(measured, key=lambda m: m[0])[len(measured) // 2]
     tasks = sorted(
         (
             {
@@ -217,7 +237,13 @@ def airflow_run(data_dir: Path, work: Path, scale_factor: str) -> dict[str, Any]
         "metadata_db": "postgresql" if db_url else "sqlite",
         "task_count": len(tasks),
         "task_seconds_sum": round(sum(t["seconds"] or 0.0 for t in tasks), 2),
-        "not_successful": {t["task_id"]: t["state"] for t in tasks if t["state"] != "success"},
+        "run_seconds_all": [m[0] for m in measured],
+        "cold_run_seconds": seconds_between(cold.get("start_date"), cold.get("end_date")),
+        "cold_run_state": cold["state"],
+        "skipped_tasks": sum(t["state"] == "skipped" for t in tasks),
+        "not_successful": {
+            t["task_id"]: t["state"] for t in tasks if t["state"] not in ("success", "skipped")
+        },
         "tasks": tasks,
     }
 
@@ -232,11 +258,19 @@ def git_commit() -> str:
 def report(result: dict[str, Any], out: Path) -> None:
     dag = result["airflow"]
     rows: list[tuple[str, Any, Any]] = [
-        ("CLI increment: ingest + build (s)", result["cli_increment_seconds"], None),
+        ("CLI increment: ingest + build, mean (s)", result["cli_increment_seconds"], None),
+        ("  each", " ".join(f"{x:g}" for x in result["cli_increments_seconds"]), None),
         ("  of which tpch-elt ingest (s)", result["cli_ingest_seconds"], None),
         ("  of which tpch-elt build (s)", result["cli_build_seconds"], None),
-        ("Airflow run of the next increment (s)", dag["run_seconds"], result["target_airflow_seconds"]),
-        ("  tasks / sum of task seconds", f"{dag['task_count']} / {dag['task_seconds_sum']}", None),
+        ("Airflow run of an increment, median (s)", dag["run_seconds"], result["target_airflow_seconds"]),
+        ("  each", " ".join(f"{x:g}" for x in dag["run_seconds_all"]), None),
+        (
+            "  tasks run / skipped (the other path)",
+            f"{dag['task_count'] - dag['skipped_tasks']} / {dag['skipped_tasks']}",
+            None,
+        ),
+        ("  sum of task seconds", dag["task_seconds_sum"], None),
+        ("the run before it, parse caches cold (s)", dag["cold_run_seconds"], None),
         ("Airflow / CLI", result["ratio"], TARGET_RATIO),
     ]
     print()
@@ -246,7 +280,7 @@ def report(result: dict[str, Any], out: Path) -> None:
         mark = "" if target is None else ("  met" if met else "  not met")
         print(f"{name:<42} {value!s:>14} {'' if target is None else f'{target:g}':>10}{mark}")
     print(f"\nrun {dag['run_id']}: {dag['state']}; slowest tasks:")
-    for task in dag["tasks"][:8]:
+    for task in [t for t in dag["tasks"] if t["state"] != "skipped"][:10]:
         print(f"  {task['task_id']:<58} {task['seconds'] or 0.0:8.2f} s  {task['state']}")
     if dag["not_successful"]:
         print(f"not successful: {dag['not_successful']}")
@@ -263,8 +297,12 @@ def main() -> None:
     shutil.copytree(base, data_dir, ignore=shutil.ignore_patterns("*.lock"))
     cli(data_dir, "build")  # warms this copy's dbt parse cache; no new batch, not measured
     print("measured:")
-    ingest = cli(data_dir, "ingest")
-    build = cli(data_dir, "build")
+    ingests, builds = [], []
+    for _ in range(CLI_INCREMENTS):
+        ingests.append(cli(data_dir, "ingest"))
+        builds.append(cli(data_dir, "build"))
+    ingest = round(sum(ingests) / CLI_INCREMENTS, 2)
+    build = round(sum(builds) / CLI_INCREMENTS, 2)
     dag = airflow_run(data_dir, root, scale_factor)
     increment = round(ingest + build, 2)
     result: dict[str, Any] = {
@@ -272,6 +310,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "cli_increments_seconds": [round(i + b, 2) for i, b in zip(ingests, builds, strict=True)],
         "cli_ingest_seconds": ingest,
         "cli_build_seconds": build,
         "cli_increment_seconds": increment,
