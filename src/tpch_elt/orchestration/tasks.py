@@ -142,6 +142,7 @@ def observe_run(manifest: Path, plan: RunPlan, dag_run: Any) -> dict[str, int]:
             started_at=dag_run.start_date,
             selectors={
                 "airflow_run": dag_run.run_id,
+                "select": plan.get("select") or None,
                 "exclude": plan.get("exclude") or None,
                 "full_refresh": plan.get("full_refresh") == "true",
                 "tests_from_batch": plan.get("tests_from_batch") or None,
