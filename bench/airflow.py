@@ -39,6 +39,7 @@ machine. Stops the Airflow it started, whatever happens.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -66,6 +67,7 @@ RUN_TIMEOUT = 3600.0
 LOGIN = ("airflow", "airflow")
 
 
+@functools.cache  # loaded once: every DAG run measured asks it for a token
 def stack() -> ModuleType:
     """airflow/stack.py, the module `make airflow` runs."""
     spec = importlib.util.spec_from_file_location("tpch_airflow_stack", STACK)
