@@ -107,6 +107,7 @@ def publish_run(manifest: Path, plan: RunPlan, dag_run: Any) -> str:
         invocation_id=run_invocation_id(dag_run),
         full_refresh=plan.get("full_refresh") == "true",
         keys=decided.keys,
+        manifest=manifest,
     )
     log.info(
         "published %s (batch %s): %d rebuilt, %d carried over",

@@ -50,8 +50,6 @@ production database, test there, then `alter database … swap with …`
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,12 +66,12 @@ from tpch_elt.publish.segments import (
     failure_reason,
     legacy_latest,
     live_record,
+    next_number,
     published_path,
-    read_records,
     segments_dir,
-    write_catalog,
+    settled_records,
+    swap_catalog,
     write_mart,
-    write_record,
 )
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse.connection import connect, table_exists
@@ -125,6 +123,30 @@ def last_published_batch(con: duckdb.DuckDBPyConnection) -> tuple[bool, int | No
     return True, None if rows[0][0] is None else int(rows[0][0])
 
 
+def swapped_since_built(settings: Settings, con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why prod's catalog names what this warehouse did not publish (None: it names the warehouse's own).
+
+    A promotion or rollback (tpch_elt.environments.promotion) swaps the
+    catalog without touching the warehouse; until the warehouse publishes
+    again, its incremental models and carried-over marts are not what
+    readers see, so the next build must be a full refresh.
+    """
+    target = published_path(settings.warehouse_path)
+    record = live_record(target, segments_dir(settings.warehouse_path)) if target.is_file() else None
+    if record is None or not record.event:
+        return None
+    if table_exists(con, "observability", "publications") and _has_numbers(con):
+        newest = con.execute(f"select max(number) from {PUBLICATIONS}").fetchall()[0][0]
+        if newest is not None and int(newest) > record.publication.number:
+            return None
+    how = (
+        f"promoted from environment {record.event.get('environment')}"
+        if record.event.get("kind") == "promote"
+        else "rolled back"
+    )
+    return f"prod's catalog was {how} (publication {record.publication.number}) since this warehouse last published"
+
+
 def latest(settings: Settings) -> Publication | None:
     """What readers see now (None: nothing yet), from the publication records.
 
@@ -163,20 +185,11 @@ def describe(settings: Settings) -> str:
 
 
 def _next_number(con: duckdb.DuckDBPyConnection, store: Path, records: list[Record]) -> int:
-    """One more than any publication the warehouse, the records or a segment file name knows.
-
-    Segment files are named by their publication's number, so a number is
-    never reused, even after the warehouse or the records were lost.
-    """
-    numbers = [record.publication.number for record in records]
+    """One more than any publication the warehouse, the records or a file in the store knows."""
+    floor = 0
     if table_exists(con, "observability", "publications") and _has_numbers(con):
-        numbers.append(
-            int(con.execute(f"select coalesce(max(number), 0) from {PUBLICATIONS}").fetchall()[0][0])
-        )
-    for path in store.glob("*/*.parquet"):
-        if path.stem.isdigit():
-            numbers.append(int(path.stem))
-    return max(numbers, default=0) + 1
+        floor = int(con.execute(f"select coalesce(max(number), 0) from {PUBLICATIONS}").fetchall()[0][0])
+    return next_number(store, records, floor=floor)
 
 
 def publish(
@@ -187,6 +200,7 @@ def publish(
     audited_all_batches: bool = True,
     full_refresh: bool = False,
     keys: Mapping[str, str] | None = None,
+    manifest: Path | None = None,
 ) -> Publication:
     """Publish the warehouse's marts atomically (call only after a passing build).
 
@@ -198,6 +212,8 @@ def publish(
     build audits those batches again. `keys`: incremental marts and their
     unique key (they may be published as a new segment). `full_refresh`:
     the build rebuilt incremental marts from scratch (rewrite them).
+    `manifest`: the dbt manifest of the build (default: the CLI's, in
+    `settings.dbt_target_dir`), kept with the publication for environments.
     """
     with warehouse_lock(settings.warehouse_path, "publish"):
         return _publish(
@@ -207,6 +223,7 @@ def publish(
             audited_all_batches,
             full_refresh,
             dict(keys or {}),
+            manifest or settings.dbt_target_dir / "manifest.json",
         )
 
 
@@ -217,19 +234,14 @@ def _publish(
     audited_all_batches: bool,
     full_refresh: bool,
     keys: dict[str, str],
+    manifest: Path,
 ) -> Publication:
     target = published_path(settings.warehouse_path)
     store = segments_dir(settings.warehouse_path)
-    scratch = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     published_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     live: Publication | None = None  # set once readers see the new catalog
     try:
-        # A publisher killed half-way leaves its scratch catalog (and segments
-        # no catalog names, collected below); we hold the writer lock, so no
-        # other publisher is running.
-        for stale in target.parent.glob(f"{target.name}.tmp-*"):
-            stale.unlink(missing_ok=True)
-        records = read_records(store)
+        records = settled_records(target, store)
         # What the previous publication's catalog names: from its record,
         # never from the live catalog (a reader may hold that open).
         previous = records[-1].segments if records else []
@@ -279,18 +291,10 @@ def _publish(
                 tuple(carried),
                 written_bytes,
             )
-            write_catalog(scratch, store, segments, publication, warehouse=settings.warehouse_path)
-            fsync(scratch)
-            record = Record(publication, segments, scratch.stat().st_ino)
-            record_file = write_record(store, record)
-            try:
-                os.replace(scratch, target)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    record_file.unlink(missing_ok=True)  # this catalog never went live
-                raise
+            record = swap_catalog(
+                target, store, segments, publication, warehouse=settings.warehouse_path, manifest=manifest
+            )
             live = publication
-            fsync(target.parent)
             ensure_publications_table(con)
             con.execute(
                 f"insert into {PUBLICATIONS} values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -307,8 +311,5 @@ def _publish(
             f"so {PUBLICATIONS} in {settings.warehouse_path} may not record it: fix the cause and run "
             "`tpch-elt build` again (it audits those batches again)"
         ) from exc
-    finally:
-        with contextlib.suppress(OSError):
-            scratch.unlink(missing_ok=True)
     collect_garbage(store, [*records, record])
     return publication

@@ -4,6 +4,14 @@
 one JSON record per publication of what its catalog names; the catalog
 (`warehouse.published.duckdb`) has one view per mart over its segments.
 What to publish, and when, is tpch_elt.publish.publication's decision.
+
+Environments (tpch_elt.environments) share the store: their catalogs name
+its segments too. Each pins what its catalog names (`.pins/<name>.json`),
+so garbage collection never deletes a segment a live environment reads,
+and each publication keeps the dbt manifest of the code that built it
+(`.manifests/<number>.json`): what an environment's build compares with.
+`swap_catalog` is the one way a catalog goes live, for a build's
+publication and for a promotion or rollback alike.
 """
 
 from __future__ import annotations
@@ -12,9 +20,12 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import duckdb
 
@@ -42,6 +53,12 @@ KEEP_PUBLICATIONS = 7
 # In the segment store: one JSON record per publication, what its catalog
 # names (a dot: no mart folder can have this name).
 RECORDS_DIRNAME = ".publications"
+# Segments an environment's catalog names, one JSON list per environment.
+PINS_DIRNAME = ".pins"
+# The dbt manifest of the code each publication was built with.
+MANIFESTS_DIRNAME = ".manifests"
+# Every promotion and rollback, one JSON object per line; never collected.
+HISTORY_FILENAME = ".history.jsonl"
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,9 @@ class Record:
     publication: Publication
     segments: list[Segment]
     catalog_inode: int | None
+    # Set when a promotion or rollback (not a build) made this catalog:
+    # kind, environment, by, build, restores (tpch_elt.environments.promotion).
+    event: Mapping[str, Any] | None = None
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -97,16 +117,52 @@ def live_record(target: Path, store: Path) -> Record | None:
     records = read_records(store)
     if not records:
         return None
-    try:
-        inode: int | None = target.stat().st_ino
-    except OSError:
-        inode = None
+    number = _live_number(target, records)
     # The newest record is live unless its publisher died between writing
     # it and renaming the catalog: then the catalog is an older record's.
-    live = [record for record in records if record.catalog_inode == inode]
-    record = (live or records)[-1]
+    record = next((r for r in records if r.publication.number == number), records[-1])
     # where the catalog is now (a data directory may have been moved or copied)
     return dataclasses.replace(record, publication=dataclasses.replace(record.publication, path=target))
+
+
+def _live_number(target: Path, records: list[Record]) -> int | None:
+    """Which record the catalog at `target` is: by its inode, else (a copied file) by its own number."""
+    try:
+        inode = target.stat().st_ino
+    except OSError:
+        return None
+    matched = [r.publication.number for r in records if r.catalog_inode == inode]
+    if matched:
+        return matched[-1]
+    # A copied or restored data directory: the inode changed. The catalog
+    # says its number; a reader holding it read-write may block that.
+    with contextlib.suppress(PipelineError, duckdb.Error, IndexError, TypeError, ValueError, OSError):
+        with connect(target, read_only=True) as con:
+            return int(con.execute(f"select number from main.{PUBLICATION_TABLE}").fetchall()[0][0])
+    return None
+
+
+def settled_records(target: Path, store: Path) -> list[Record]:
+    """The store's records without those of swaps that died before their rename (call under the writer lock).
+
+    A swap writes its record, then renames its catalog into place. Killed
+    in between, its record names a catalog that never went live: it is
+    newer than the live catalog's record (matched by inode), and the next
+    swap, holding the lock, must neither build on it nor roll back to it.
+    """
+    records = read_records(store)
+    live = _live_number(target, records)
+    if live is None:
+        return records
+    settled = []
+    for record in records:
+        if record.publication.number > live:
+            with contextlib.suppress(OSError):
+                (records_dir(store) / f"{record.publication.number:06d}.json").unlink(missing_ok=True)
+                manifest_of(store, record.publication.number).unlink(missing_ok=True)
+        else:
+            settled.append(record)
+    return settled
 
 
 def legacy_latest(target: Path) -> Publication:
@@ -160,7 +216,10 @@ def read_records(store: Path) -> list[Record]:
                 int(data["bytes_written"]),
             )
             inode = data.get("catalog_inode")
-            records.append(Record(publication, segments, None if inode is None else int(inode)))
+            event = data.get("event")
+            if event is not None and not isinstance(event, dict):
+                raise ValueError("event is not an object")
+            records.append(Record(publication, segments, None if inode is None else int(inode), event))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PipelineError(
                 f"publication record {path} is unreadable ({failure_reason(exc)}); delete it and run "
@@ -169,36 +228,168 @@ def read_records(store: Path) -> list[Record]:
     return sorted(records, key=lambda record: record.publication.number)
 
 
-def write_record(store: Path, record: Record) -> Path:
-    """Write a publication's record atomically and durably; return its path."""
-    folder = records_dir(store)
-    folder.mkdir(parents=True, exist_ok=True)
-    publication = record.publication
-    path = folder / f"{publication.number:06d}.json"
+def write_json(path: Path, data: Any) -> Path:
+    """Write `data` as JSON to `path` atomically and durably (a reader sees the old file or the new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(
-        json.dumps(
-            {
-                "number": publication.number,
-                "catalog": str(publication.path),
-                "catalog_inode": record.catalog_inode,
-                "published_at": publication.published_at.isoformat(),
-                "invocation_id": publication.invocation_id,
-                "batch_id": publication.batch_id,
-                "rebuilt": list(publication.rebuilt),
-                "carried_over": list(publication.carried_over),
-                "bytes_written": publication.bytes_written,
-                "segments": [[s.mart, s.path, s.max_batch_id, s.rows] for s in record.segments],
-            },
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
+    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
     fsync(partial)
     os.replace(partial, path)
-    fsync(folder)
+    fsync(path.parent)
+    return path
+
+
+def write_record(store: Path, record: Record) -> Path:
+    """Write a publication's record atomically and durably; return its path."""
+    publication = record.publication
+    path = write_json(
+        records_dir(store) / f"{publication.number:06d}.json",
+        {
+            "number": publication.number,
+            "catalog": str(publication.path),
+            "catalog_inode": record.catalog_inode,
+            "published_at": publication.published_at.isoformat(),
+            "invocation_id": publication.invocation_id,
+            "batch_id": publication.batch_id,
+            "rebuilt": list(publication.rebuilt),
+            "carried_over": list(publication.carried_over),
+            "bytes_written": publication.bytes_written,
+            "segments": [[s.mart, s.path, s.max_batch_id, s.rows] for s in record.segments],
+            "event": None if record.event is None else dict(record.event),
+        },
+    )
     fsync(store)
     return path
+
+
+def next_number(store: Path, records: Iterable[Record], *, floor: int = 0) -> int:
+    """One more than any publication the records, a segment or a manifest file name knows (or `floor`).
+
+    Segment files are named by the number of the publication (or
+    environment build) that wrote them, so a number is never reused, even
+    after the records were lost.
+    """
+    numbers = [floor, *(record.publication.number for record in records)]
+    for path in [*store.glob("*/*.parquet"), *manifests_dir(store).glob("*.json")]:
+        if path.stem.isdigit():
+            numbers.append(int(path.stem))
+    return max(numbers) + 1
+
+
+def swap_catalog(
+    target: Path,
+    store: Path,
+    segments: list[Segment],
+    publication: Publication,
+    *,
+    warehouse: Path,
+    event: Mapping[str, Any] | None = None,
+    manifest: Path | None = None,
+) -> Record:
+    """Make a catalog naming `segments` live at `target` in one rename; return its record.
+
+    The caller holds the warehouse's writer lock. The catalog is written
+    beside the target and synced; the manifest (if any) and the record are
+    written and synced; then one `rename(2)` replaces the live catalog, so a
+    reader opens the old catalog or the new one, never a mix. Killed at any
+    point before the rename, the old catalog stays live (its record says
+    so: `live_record` matches records to the catalog's inode).
+    """
+    scratch = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    # A publisher killed half-way leaves its scratch catalog (and segments
+    # no catalog names, collected later); the caller holds the writer lock,
+    # so no other publisher is running.
+    for stale in target.parent.glob(f"{target.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
+    try:
+        write_catalog(scratch, store, segments, publication, warehouse=warehouse)
+        fsync(scratch)
+        if manifest is not None and manifest.is_file():
+            save_manifest(store, publication.number, manifest)
+        record = Record(publication, segments, scratch.stat().st_ino, event)
+        record_file = write_record(store, record)
+        try:
+            os.replace(scratch, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                record_file.unlink(missing_ok=True)  # this catalog never went live
+            raise
+        fsync(target.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            scratch.unlink(missing_ok=True)
+    return record
+
+
+def manifests_dir(store: Path) -> Path:
+    return store / MANIFESTS_DIRNAME
+
+
+def manifest_of(store: Path, number: int) -> Path:
+    """Where publication `number` keeps the dbt manifest it was built with (the file may not exist)."""
+    return manifests_dir(store) / f"{number:06d}.json"
+
+
+def save_manifest(store: Path, number: int, manifest: Path) -> Path:
+    """Keep a copy of `manifest` as publication `number`'s, durably."""
+    path = manifest_of(store, number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    shutil.copyfile(manifest, partial)
+    fsync(partial)
+    os.replace(partial, path)
+    fsync(path.parent)
+    return path
+
+
+def pins_dir(store: Path) -> Path:
+    return store / PINS_DIRNAME
+
+
+def write_pin(store: Path, name: str, segments: Iterable[Segment]) -> None:
+    """Pin the segments environment `name`'s catalog names (before that catalog names them)."""
+    write_json(pins_dir(store) / f"{name}.json", sorted({s.path for s in segments}))
+
+
+def drop_pin(store: Path, name: str) -> None:
+    (pins_dir(store) / f"{name}.json").unlink(missing_ok=True)
+
+
+def pinned(store: Path) -> set[str] | None:
+    """Every segment an environment pins (None: a pin is unreadable, so nothing may be collected)."""
+    paths: set[str] = set()
+    for pin in pins_dir(store).glob("*.json"):
+        try:
+            listed = json.loads(pin.read_text(encoding="utf-8"))
+            if not isinstance(listed, list):
+                return None
+            paths.update(str(path) for path in listed)
+        except (OSError, ValueError):
+            return None
+    return paths
+
+
+def append_history(store: Path, entry: Mapping[str, Any]) -> None:
+    """Add one promotion or rollback to the store's history, durably."""
+    path = store / HISTORY_FILENAME
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(dict(entry), default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def history(store: Path) -> list[dict[str, Any]]:
+    """Every promotion and rollback recorded in the store, oldest first (unreadable lines skipped)."""
+    path = store / HISTORY_FILENAME
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
 
 
 def _columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
@@ -312,7 +503,7 @@ def write_catalog(
 
 
 def collect_garbage(store: Path, records: list[Record]) -> None:
-    """Delete segments none of the last KEEP_PUBLICATIONS publications names (best effort).
+    """Delete segments none of the last KEEP_PUBLICATIONS publications and no environment names (best effort).
 
     By what the catalogs name, not by which publication wrote a segment: a
     daily mart written long ago and carried over to the catalog a reader
@@ -323,6 +514,10 @@ def collect_garbage(store: Path, records: list[Record]) -> None:
     newest = max(record.publication.number for record in records)
     oldest_kept = newest - KEEP_PUBLICATIONS + 1
     named = {s.path for r in records if r.publication.number >= oldest_kept for s in r.segments}
+    environments = pinned(store)
+    if environments is None:
+        return  # an environment's pin is unreadable: keep everything until it is mended
+    named |= environments
     with contextlib.suppress(OSError):  # what fails to go now goes next time
         for path in store.glob("*/*.parquet"):
             written_by = int(path.stem) if path.stem.isdigit() else None
@@ -332,6 +527,6 @@ def collect_garbage(store: Path, records: list[Record]) -> None:
                 path.unlink(missing_ok=True)
         for partial in store.glob("*/*.partial"):
             partial.unlink(missing_ok=True)
-        for old in records_dir(store).glob("*.json"):
+        for old in [*records_dir(store).glob("*.json"), *manifests_dir(store).glob("*.json")]:
             if old.stem.isdigit() and int(old.stem) < oldest_kept:
                 old.unlink(missing_ok=True)

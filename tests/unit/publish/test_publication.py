@@ -155,7 +155,7 @@ def test_segment_folders_are_synced_before_the_catalog_names_them(
             module, "fsync", lambda path: (events.append(("fsync", Path(path))), real_fsync(path))
         )
     monkeypatch.setattr(
-        publishing.os,
+        segments.os,
         "replace",
         lambda src, dst: (events.append(("replace", Path(dst))), real_replace(src, dst)),
     )
@@ -178,7 +178,7 @@ def test_a_failed_rename_is_one_line_and_readers_keep_the_previous_snapshot(
             raise OSError(errno.ENOSPC, "No space left on device", str(dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(publishing.os, "replace", no_space)
+    monkeypatch.setattr(segments.os, "replace", no_space)
     _change(settings, "insert into mart.hourly values (99)")
     with pytest.raises(PipelineError) as caught:
         publish(settings, rebuilt={"hourly"})
@@ -197,11 +197,11 @@ def test_a_failed_rename_is_one_line_and_readers_keep_the_previous_snapshot(
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(publishing.os, "replace", killed)
+    monkeypatch.setattr(segments.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         publish(settings, rebuilt={"hourly"})
     assert latest(settings) == first
-    monkeypatch.setattr(publishing.os, "replace", real_replace)
+    monkeypatch.setattr(segments.os, "replace", real_replace)
     after = publish(settings, rebuilt={"hourly"})
     assert latest(settings) == after and after.number > first.number
     with duckdb.connect(str(catalog), read_only=True) as con:
