@@ -6,7 +6,6 @@ import fcntl
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import TESTS_DIR, copy_data_dir, one_line_error, run_cli, start_cli, start_in_repo
+from testkit.cli import copy_data_dir, one_line_error, run_cli, start_cli, start_frozen, wait_until_frozen
 from testkit.warehouse import models_content, raw_content, raw_exactly
 
 SF = "0.01"
@@ -87,26 +86,6 @@ def batch_ids(warehouse: Path) -> dict[str, int]:
         return {
             model: con.execute(f"select max(_batch_id) from {model}").fetchall()[0][0] for model in models
         }
-
-
-def start_frozen(data_dir: Path, point: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
-    """Start the real CLI through tests/scripts/crash_at.py, which freezes it at `point`."""
-    marker = data_dir.parent / "frozen.txt"
-    proc = start_in_repo(
-        [sys.executable, str(TESTS_DIR / "scripts" / "crash_at.py"), str(marker), point, "--", *args]
-    )
-    return proc, marker
-
-
-def wait_until_frozen(marker: Path, proc: subprocess.Popen[str], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if marker.exists() and f"pid {proc.pid} " in marker.read_text():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"process ended before its crash point: {proc.communicate()}")
-        time.sleep(0.1)
-    raise AssertionError(f"never reached the crash point in {marker}")
 
 
 STEP_ARGS = {"load": ("load", "-s", SF), "ingest": ("ingest",), "build": ("build",)}

@@ -10,6 +10,9 @@ sleeps until killed:
                             tables before it were written
     dbt:<event>:<node>      dbt fired <event> (NodeStart, NodeFinished) for
                             model <node> during `build`
+    swap:record             a catalog swap (publication, promotion, rollback)
+                            wrote its new catalog and record, and has not
+                            renamed the catalog into place
 
 Nothing else changes: the CLI, DuckDB and dbt run as they do for a user.
 Only the tests use this (tests/integration/test_concurrency.py).
@@ -60,6 +63,17 @@ def _install(marker: Path, point: str) -> None:
             original_init(self, manifest=manifest, callbacks=[*(callbacks or []), on_event])
 
         runner.__init__ = init  # type: ignore[method-assign]
+    elif kind == "swap":
+        from tpch_elt.publish import segments
+
+        original_write = segments.write_record
+
+        def written(store: Path, record: Any) -> Path:
+            path = original_write(store, record)
+            _freeze(marker, point)
+            return path
+
+        segments.write_record = written
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,26 @@ def start_in_repo(command: list[str]) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+
+
+def start_frozen(data_dir: Path, point: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    """Start the real CLI through tests/scripts/crash_at.py, which freezes it at `point`."""
+    marker = data_dir.parent / "frozen.txt"
+    proc = start_in_repo(
+        [sys.executable, str(TESTS_DIR / "scripts" / "crash_at.py"), str(marker), point, "--", *args]
+    )
+    return proc, marker
+
+
+def wait_until_frozen(marker: Path, proc: subprocess.Popen[str], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker.exists() and f"pid {proc.pid} " in marker.read_text():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended before its crash point: {proc.communicate()}")
+        time.sleep(0.1)
+    raise AssertionError(f"never reached the crash point in {marker}")
 
 
 def copy_data_dir(source: Path, destination: Path) -> Path:

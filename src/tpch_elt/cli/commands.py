@@ -9,6 +9,7 @@ import typer
 
 from tpch_elt import __version__
 from tpch_elt.cli import output, steps
+from tpch_elt.cli.env import env_app
 from tpch_elt.extract.generate import parse_scale_factor
 from tpch_elt.observability.alerts import SUPPRESS_ENV, WEBHOOK_ENV
 from tpch_elt.pipeline import RunOptions, fail_on_anomalies
@@ -23,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(env_app, name="env")
 
 
 ScaleFactor = typer.Option(

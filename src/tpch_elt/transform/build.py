@@ -14,7 +14,7 @@ from tpch_elt.load.full_load import RAW_SCHEMA
 from tpch_elt.observability.artifacts import artifact_from_result, read_json
 from tpch_elt.observability.record import record_dbt_invocation
 from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
-from tpch_elt.publish.publication import last_published_batch, latest, publish
+from tpch_elt.publish.publication import last_published_batch, latest, publish, swapped_since_built
 from tpch_elt.publish.segments import Publication
 from tpch_elt.settings import Settings
 from tpch_elt.transform.dbt import (
@@ -114,7 +114,10 @@ def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> B
                 f"warehouse {settings.warehouse_path} has no raw.orders table: "
                 "run `tpch-elt load` (or `tpch-elt run`) first"
             )
+        swapped = None if full_refresh else swapped_since_built(settings, con)
         built = None if full_refresh else processed(con)
+        if swapped:
+            return BuildPlan(swapped, None)
         if built is None:
             return BuildPlan(None, None)
         published, published_batch = last_published_batch(con)
@@ -130,7 +133,7 @@ def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> B
     return BuildPlan(None, min(built.max_batch, published_batch) + 1)
 
 
-class _ProgressCallback:
+class ProgressCallback:
     """Turns dbt's structured events into (finished, total, name) updates."""
 
     def __init__(self, on_node: NodeProgress | None) -> None:
@@ -206,11 +209,11 @@ def _build(
     with dbt_environment(env):
         started = time.perf_counter()
         manifest = parsed_manifest(settings, dbt_vars)
-        result = invoke(args, [_ProgressCallback(on_node)], manifest=manifest)
+        result = invoke(args, [ProgressCallback(on_node)], manifest=manifest)
         summary.build_seconds = time.perf_counter() - started
         if result.exception is not None and result.result is None:
             raise PipelineError(f"dbt build could not run: {result.exception}")
-        _collect_build(summary, result.result)
+        collect_build(summary, result.result)
         summary.success = bool(result.success)
         summary.invocation_id = _invocation_id(result)
         record_dbt_invocation(settings, result)  # observability; warns, never raises
@@ -434,7 +437,7 @@ def _unaudited_tests(
     return [str(nodes.get(uid, {}).get("name") or uid) for uid in ordered]
 
 
-def _collect_build(summary: BuildSummary, execution: Any) -> None:
+def collect_build(summary: BuildSummary, execution: Any) -> None:
     for item in getattr(execution, "results", []) or []:
         node = item.node
         resource_type = str(getattr(node.resource_type, "value", node.resource_type))
