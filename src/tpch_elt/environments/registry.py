@@ -352,7 +352,7 @@ def gc(settings: Settings, ttl: timedelta = DEFAULT_TTL) -> Collected:
     """
     started = time.perf_counter()
     cutoff = now() - ttl
-    dropped = [env.name for env in environments(settings) if env.last_active < cutoff]
+    dropped = [env.name for env in environments(settings) if env.last_active <= cutoff]
     for name in dropped:
         drop(settings, name)
     shared = store(settings)
