@@ -29,7 +29,7 @@ help:
 	@echo "make docs                  dbt docs as one offline page: data/docs/index.html (needs make run)"
 	@echo "make test-e2e | test-airflow  one slower tier: tests/integration, tests/airflow (CI jobs)"
 	@echo "make slim-ci STATE=DIR     build + test only state:modified+, deferring to DIR's manifest"
-	@echo "make bench [SCALE_FACTOR=1] [BENCH=incremental|run|bare|airflow]  one benchmark of bench/README.md: full refresh vs one 1 % batch, tpch-elt run end to end, dbt vs the bare engine, a DAG run vs the CLI increment"
+	@echo "make bench [SCALE_FACTOR=1] [BENCH=incremental|run|bare|airflow|environments]  one benchmark of bench/README.md: full refresh vs one 1 % batch, tpch-elt run end to end, dbt vs the bare engine, a DAG run vs the CLI increment, env create/build/diff/promote/rollback"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
 	@echo "make lock                  re-resolve the lock (requirements/*.txt) from pyproject.toml on PyPI, keeping pins it can"
 	@echo "make lock-upgrade          the same, every package at its newest release pyproject.toml allows"
@@ -140,8 +140,9 @@ clean:
 
 # One benchmark per run (bench/README.md): BENCH=incremental (full refresh
 # vs one 1 % batch), BENCH=run (`tpch-elt run` end to end: time, memory,
-# disk per layer), BENCH=bare (dbt run/build vs the compiled SQL run bare)
-# or BENCH=airflow (one run of the DAG `dbt_pipeline` vs the CLI's increment).
+# disk per layer), BENCH=bare (dbt run/build vs the compiled SQL run bare),
+# BENCH=airflow (one run of the DAG `dbt_pipeline` vs the CLI's increment) or
+# BENCH=environments (env create, build, diff, promote, rollback).
 BENCH ?= incremental
 bench: $(BIN)/.installed
 	SCALE_FACTOR=$(SCALE_FACTOR) $(BIN)/python bench/$(BENCH).py
