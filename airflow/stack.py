@@ -12,7 +12,7 @@ same for the native instance (`start` calls it) and the containers (their
 init service runs it): migrate the metadata database, create the one-slot
 pool `duckdb_warehouse`, produce the dbt manifest the DAG renders from
 (`dbt parse`, only when the dbt project changed), optionally set a local
-login, and on the `dev` target generate, load and build a warehouse with
+login, and on the `prod` target generate, load and build a warehouse with
 held-back arrival batches when there is none, so the first DAG run has a
 batch to ingest. Every step is idempotent.
 
@@ -236,9 +236,9 @@ def write_private(path: Path, text: str) -> None:
 
 
 def ensure_warehouse(env: Mapping[str, str], scale_factor: str, batches: int) -> None:
-    """On the dev target: generate, load and build once, holding back batches to ingest."""
-    target = env.get("TPCH_ELT_TARGET") or "dev"
-    if target != "dev":
+    """On the prod target: generate, load and build once, holding back batches to ingest."""
+    target = env.get("TPCH_ELT_TARGET") or "prod"
+    if target != "prod":
         print(f"target {target}: the warehouse is not managed here")
         return
     if not env.get("TPCH_ELT_DATA_DIR"):

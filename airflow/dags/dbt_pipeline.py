@@ -6,7 +6,7 @@ each dbt task is dbt itself, rendered by Cosmos from a manifest that
 `airflow/stack.py manifest` produced ahead of time: parsing this file never
 runs dbt. The hooks around dbt tasks live in `tpch_elt.orchestration.hooks`.
 
-Warehouse access. DuckDB allows one writing process, so on the `dev` target
+Warehouse access. DuckDB allows one writing process, so on the `prod` target
 every task that opens the warehouse takes the one slot of the pool
 `duckdb_warehouse`, and each dbt task holds the CLI's writer lock while its
 dbt process runs (a `tpch-elt build` started by hand meanwhile is refused,
@@ -95,10 +95,10 @@ DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "dbt_target" / "manifes
 settings = dag_settings()
 manifest = manifest_path(DEFAULT_MANIFEST)
 # One writer at a time on the embedded DuckDB file; none needed elsewhere.
-pool = WAREHOUSE_POOL if settings.target == "dev" else None
+pool = WAREHOUSE_POOL if settings.embedded else None
 # dbt writes the DuckDB file on dev: the same writer lock as the CLI.
 lock_hooks: dict[str, Any] = (
-    {"pre_execute": hold_warehouse, "post_execute": release_warehouse} if settings.target == "dev" else {}
+    {"pre_execute": hold_warehouse, "post_execute": release_warehouse} if settings.embedded else {}
 )
 plan = f"ti.xcom_pull(task_ids='{PLAN_TASK_ID}', key='{PLAN_XCOM_KEY}')"
 
@@ -273,7 +273,7 @@ with DAG(
     # then the reports, which read the published snapshot and the history,
     # and are the one leaf: any failure fails the run. (On Snowflake, see
     # README "Write–audit–publish" for the clone-and-swap mapping.)
-    if settings.target == "dev":
+    if settings.embedded:
         closing = [publish(), observe()]
         layers[-1] >> closing
         increment >> closing

@@ -72,9 +72,9 @@ def run(settings: Settings, options: RunOptions, steps: Steps) -> None:
             steps.increment_built(ingested, summary)
         steps.marts(settings)
         observed = None
-        if settings.target == "dev" and observability_enabled():
+        if settings.embedded and observability_enabled():
             observed = steps.observe(settings)
-        if settings.target == "dev":
+        if settings.embedded:
             steps.report(settings)
     if observed is not None:
         fail_on_anomalies(observed)

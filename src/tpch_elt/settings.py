@@ -16,7 +16,13 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.tpch import format_scale_factor
 
 DEFAULT_THREADS = 4
-DEFAULT_TARGET = "dev"
+# dbt targets (dbt_project/profiles/profiles.yml). `prod`: the embedded
+# DuckDB warehouse tpch-elt loads, builds and publishes (the default).
+# `dev`, `staging`: environment builds (`tpch-elt env build`), which attach
+# prod's warehouse read-only; tpch-elt's own commands refuse them.
+# `snowflake` (prod), `snowflake_staging`, `snowflake_dev`: Snowflake.
+DEFAULT_TARGET = "prod"
+ENVIRONMENT_TARGETS = ("dev", "staging")
 # The variables `Settings.from_env` reads, by field; the CLI's help names them.
 ENV_VARS = {
     "data_dir": "TPCH_ELT_DATA_DIR",
@@ -105,6 +111,12 @@ class Settings:
                 raise PipelineError(
                     f"{ENV_VARS['threads']}={threads_text!r} is not a whole number >= 1: set it to e.g. 4"
                 )
+        chosen_target = target or env["target"] or DEFAULT_TARGET
+        if chosen_target in ENVIRONMENT_TARGETS:
+            raise PipelineError(
+                f"dbt target {chosen_target!r} builds environments, through `tpch-elt env build "
+                f"{chosen_target}`; tpch-elt's own commands build prod: use --target prod (the default)"
+            )
         chosen_data_dir = data_dir or env["data_dir"] or default_data_dir or Path("data")
         chosen_warehouse = warehouse or env["warehouse"]
         return cls(
@@ -113,7 +125,7 @@ class Settings:
             threads=threads or DEFAULT_THREADS,
             threads_chosen=threads is not None,
             project_dir=project_dir or default_project_dir(source),
-            target=target or env["target"] or DEFAULT_TARGET,
+            target=chosen_target,
         )
 
     def __post_init__(self) -> None:
@@ -121,6 +133,11 @@ class Settings:
         warehouse = self.warehouse or self.data_dir / "warehouse.duckdb"
         object.__setattr__(self, "warehouse", Path(warehouse).resolve())
         object.__setattr__(self, "project_dir", Path(self.project_dir).resolve())
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the target is the embedded DuckDB warehouse tpch-elt manages (locks, publishes, observes)."""
+        return self.target == DEFAULT_TARGET
 
     @property
     def warehouse_path(self) -> Path:

@@ -265,7 +265,7 @@ def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
     plan = "xcom_pull(task_ids='plan_build', key='plan')"
     dbt_tasks = [task for task in dag.tasks if type(task).__module__.startswith("cosmos.")]
     for task in dbt_tasks:
-        assert task.env["TPCH_ELT_TARGET"] == "dev"
+        assert task.env["TPCH_ELT_TARGET"] == "prod"
         assert task.invocation_mode.name == "SUBPROCESS", task.task_id
         if task.task_id == "source_freshness":
             # `tpch-elt build` excludes nothing from its freshness check, which

@@ -86,7 +86,7 @@ def test_no_secret_in_the_pipelines_output(pipeline_with_secrets: dict) -> None:
 
 
 def test_no_secret_in_dbt_artifacts_when_the_snowflake_profile_renders_them(tmp_path: Path) -> None:
-    """The dev target never renders the snowflake profile; `dbt parse --target
+    """The prod (DuckDB) target never renders the snowflake profile; `dbt parse --target
     snowflake` does (no connection needed): its manifest, partial-parse state
     and logs must not hold the credentials it read."""
     env = {

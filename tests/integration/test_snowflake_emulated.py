@@ -200,6 +200,31 @@ def test_emulator_steps_cannot_reach_the_network(emulator: Emulator) -> None:
     assert report["refused"] and report["network_attempts"] == ["('example.com', 443)"]
 
 
+ENVIRONMENT_STATEMENTS = {
+    "clone_environment": 'create or replace database "TPCH_ELT_DEV" clone "TPCH_ELT"',
+    "promote_environment": 'alter database "TPCH_ELT" swap with "TPCH_ELT_DEV"',
+}
+
+
+@pytest.mark.snowflake
+def test_environment_clone_and_swap_render_for_snowflake_and_reach_the_emulator(emulator: Emulator) -> None:
+    """Environments on Snowflake: a zero-copy clone per environment, promotion by swap
+    (dbt_project/macros/environments.sql). fakesnow implements CLONE for tables
+    only and has no SWAP: the statements are checked as rendered, and the clone
+    is sent to it (it accepts the statement)."""
+    for macro, statement in ENVIRONMENT_STATEMENTS.items():
+        dry = emulator.dbt(
+            f"{macro}-dry", ["run-operation", macro], "--args", "{environment: dev, dry_run: true}"
+        )
+        assert f"dry run: {statement}" in dry["output"], dry["output"]
+    sent = emulator.dbt("clone-sent", ["run-operation", "clone_environment"], "--args", "{environment: dev}")
+    assert ENVIRONMENT_STATEMENTS["clone_environment"] in sent["output"]
+    bad = emulator.dbt(
+        "clone-bad-name", ["run-operation", "clone_environment"], "--args", "{environment: Dev-1}"
+    )
+    assert "environment name 'Dev-1' is not valid" in bad["output"]
+
+
 @pytest.mark.snowflake
 def test_raw_is_loaded_through_the_connector(emulated_build: EmulatedBuild, pipeline: Pipeline) -> None:
     loads = emulated_build.load["loads"]

@@ -120,6 +120,8 @@ def run_dbt(args: argparse.Namespace) -> dict[str, Any]:
     result = dbtRunner().invoke(args.dbt_args)
     nodes = []
     for item in getattr(result.result, "results", None) or []:
+        if not hasattr(item, "node"):  # run-operation: one result without a node
+            continue
         nodes.append(
             {
                 "unique_id": item.node.unique_id,

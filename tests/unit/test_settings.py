@@ -28,7 +28,7 @@ def test_without_arguments_or_variables_the_defaults_apply(env: pytest.MonkeyPat
         tmp_path / "data",
         tmp_path / "data" / "warehouse.duckdb",
         DEFAULT_THREADS,
-        "dev",
+        "prod",
     )
 
 
@@ -46,9 +46,18 @@ def test_arguments_beat_the_variables(env: pytest.MonkeyPatch, tmp_path: Path) -
     env.setenv("TPCH_ELT_THREADS", "2")
     env.setenv("TPCH_ELT_TARGET", "snowflake")
     settings = Settings.from_env(
-        data_dir=tmp_path / "arg-data", warehouse=tmp_path / "arg.duckdb", threads=8, target="dev"
+        data_dir=tmp_path / "arg-data", warehouse=tmp_path / "arg.duckdb", threads=8, target="prod"
     )
-    assert chosen(settings) == (tmp_path / "arg-data", tmp_path / "arg.duckdb", 8, "dev")
+    assert chosen(settings) == (tmp_path / "arg-data", tmp_path / "arg.duckdb", 8, "prod")
+
+
+@pytest.mark.parametrize("target", ["dev", "staging"])
+def test_the_environment_targets_are_refused_for_prods_commands(env: pytest.MonkeyPatch, target: str) -> None:
+    env.setenv("TPCH_ELT_TARGET", target)
+    with pytest.raises(PipelineError, match=f"dbt target '{target}' builds environments.*--target prod"):
+        Settings.from_env()
+    assert Settings.from_env(target="snowflake_dev").embedded is False
+    assert Settings.from_env(target="prod").embedded is True
 
 
 def test_the_warehouse_follows_the_data_dir_unless_it_is_named(
@@ -92,7 +101,7 @@ def test_an_empty_variable_counts_as_unset(env: pytest.MonkeyPatch, tmp_path: Pa
         tmp_path / "data",
         tmp_path / "data" / "warehouse.duckdb",
         DEFAULT_THREADS,
-        "dev",
+        "prod",
     )
 
 

@@ -70,7 +70,7 @@ def main_options(
     target: str | None = typer.Option(
         None,
         "--target",
-        help=f"dbt target (default: dev = embedded DuckDB; env {ENV_VARS['target']}).",
+        help=f"dbt target (default: prod = the embedded DuckDB warehouse; snowflake; env {ENV_VARS['target']}).",
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."

@@ -143,7 +143,7 @@ def summary_table(summary: BuildSummary) -> Table:
 
 def explain_unpublished(settings: Settings, summary: BuildSummary) -> None:
     """Say that nothing was published, what readers still see, where the failing rows are."""
-    if settings.target != "dev":
+    if not settings.embedded:
         return
     before = summary.readers_see
     if before is None:
@@ -165,7 +165,7 @@ def explain_unpublished(settings: Settings, summary: BuildSummary) -> None:
 
 
 def report_marts(settings: Settings) -> None:
-    if settings.target != "dev":
+    if not settings.embedded:
         return
     snapshot = published_path(settings.warehouse_path)
     source = snapshot if snapshot.is_file() else settings.warehouse_path

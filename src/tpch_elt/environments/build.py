@@ -50,7 +50,7 @@ from tpch_elt.publish.segments import (
     write_mart,
     write_pin,
 )
-from tpch_elt.settings import Settings
+from tpch_elt.settings import ENVIRONMENT_TARGETS, Settings
 from tpch_elt.transform.build import BuildSummary, NodeProgress, ProgressCallback, collect_build
 from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke, parsed_manifest
 from tpch_elt.warehouse.connection import connect, table_exists
@@ -58,8 +58,6 @@ from tpch_elt.warehouse.durable import fsync
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.watermarks import processed
 
-# The profile output environments build with (dbt_project/profiles/profiles.yml).
-ENV_TARGET = "env"
 DEFAULT_SELECT = ("state:modified+",)
 
 
@@ -74,8 +72,10 @@ class EnvBuildResult:
 
 
 def env_settings(settings: Settings, env: Environment) -> Settings:
-    """The settings dbt runs with for `env`: its warehouse, its artifacts, the env profile."""
-    return replace(settings, data_dir=env.directory, warehouse=env.warehouse, target=ENV_TARGET)
+    """The settings dbt runs with for `env`: its warehouse, its artifacts, and the dbt target
+    `staging` for the environment of that name, `dev` for any other (profiles.yml)."""
+    target = env.name if env.name in ENVIRONMENT_TARGETS else "dev"
+    return replace(settings, data_dir=env.directory, warehouse=env.warehouse, target=target)
 
 
 def build_environment(

@@ -156,10 +156,10 @@ def observe(
     out: Callable[[str], None] = print,
 ) -> ObserveResult:
     """Record optional artifacts, evaluate what is new, alert once; see the module doc."""
-    if settings.target != "dev":
+    if not settings.embedded:
         raise PipelineError(
             f"observe reads the embedded DuckDB warehouse; target {settings.target!r} is not "
-            "supported: run `tpch-elt --target dev observe`"
+            "supported: run `tpch-elt --target prod observe`"
         )
     if not settings.warehouse_path.is_file():
         raise PipelineError(

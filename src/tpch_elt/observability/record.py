@@ -317,7 +317,7 @@ def record_dbt_invocation(settings: Settings, dbt_result: Any) -> RecordOutcome 
     own result is never touched: if recording fails, one warning line says
     why on stderr and the build carries on.
     """
-    if not enabled() or settings.target != "dev" or getattr(dbt_result, "result", None) is None:
+    if not enabled() or not settings.embedded or getattr(dbt_result, "result", None) is None:
         return None
     clock_start = time.perf_counter()
     try:

@@ -6,7 +6,7 @@ so every decision here is unit-tested. This module itself imports nothing:
 """
 
 DAG_ID = "dbt_pipeline"
-# One slot: DuckDB allows one writing process (the `dev` target).
+# One slot: DuckDB allows one writing process (the `prod` target).
 WAREHOUSE_POOL = "duckdb_warehouse"
 PLAN_TASK_ID = "plan_build"
 # The XCom key the plan task keeps the build plan under (its return value

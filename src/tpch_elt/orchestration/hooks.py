@@ -72,7 +72,7 @@ def record_history(project_dir: str, context: Any = None, **_: Any) -> None:
     from tpch_elt.observability.store import enabled
 
     settings = dag_settings()
-    if settings.target != "dev" or not enabled() or context is None:
+    if not settings.embedded or not enabled() or context is None:
         return
     try:
         added = record_run_part(settings, Path(project_dir) / "target", run_invocation_id(context["dag_run"]))

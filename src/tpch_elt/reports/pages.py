@@ -103,10 +103,10 @@ def _write_atomically(path: Path, text: str) -> int:
 
 def _checked(settings: Settings, pages: Sequence[Page] | None) -> list[Page]:
     """The pages to write; only the embedded warehouse, and one file per slug."""
-    if settings.target != "dev":
+    if not settings.embedded:
         raise PipelineError(
             f"reports read the embedded DuckDB warehouse; target {settings.target!r} is not "
-            "supported: run `tpch-elt --target dev report`"
+            "supported: run `tpch-elt --target prod report`"
         )
     checked = list(default_pages() if pages is None else pages)
     slugs = [page.slug for page in checked]

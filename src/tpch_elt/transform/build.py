@@ -106,7 +106,7 @@ class BuildPlan:
 
 def plan_build(settings: Settings, *, full_refresh: bool, full_tests: bool) -> BuildPlan:
     """Fail early when there is nothing to build from; decide refresh and test scope."""
-    if settings.target != "dev":
+    if not settings.embedded:
         return BuildPlan(None, None)
     with connect(settings.warehouse_path, read_only=True) as con:
         if not table_exists(con, RAW_SCHEMA, "orders"):
@@ -172,7 +172,7 @@ def build(
     `publish_marts` False never publishes.
     """
     args = (settings, select, exclude, full_refresh, full_tests, dbt_vars, freshness, on_node, publish_marts)
-    if settings.target != "dev":
+    if not settings.embedded:
         return _build(*args)
     with warehouse_lock(settings.warehouse_path, "build"):
         return _build(*args)
@@ -221,7 +221,7 @@ def _build(
             _check_freshness(settings, summary, select, dbt_vars, manifest)
         # Publish last: a source that fails its freshness check (error
         # severity) fails the build, and a failed build publishes nothing.
-        if settings.target == "dev":
+        if settings.embedded:
             started = time.perf_counter()
             if publish_marts:
                 _publish_if_audited(
@@ -246,7 +246,7 @@ def _build(
 def sized_threads(settings: Settings) -> Settings:
     """`settings` with one dbt thread when nobody chose the threads and raw
     holds ONE_MODEL_AT_A_TIME_LINES line items or more; else unchanged."""
-    if settings.threads_chosen or settings.target != "dev" or settings.threads == 1:
+    if settings.threads_chosen or not settings.embedded or settings.threads == 1:
         return settings
     with connect(settings.warehouse_path, read_only=True) as con:
         rows = con.execute(

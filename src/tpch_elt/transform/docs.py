@@ -83,7 +83,7 @@ def docs_path(settings: Settings) -> Path:
 
 def generate_docs(settings: Settings) -> DocsResult:
     """Run `dbt docs generate` and publish the site as one offline page."""
-    if settings.target == "dev":
+    if settings.embedded:
         if not settings.warehouse_path.is_file():
             raise PipelineError(
                 f"no warehouse at {settings.warehouse_path}: run `tpch-elt run` (make run) first, "
