@@ -328,3 +328,26 @@ def test_manifest_is_reparsed_only_when_the_dbt_project_changes(tmp_path: Path) 
     stack().ensure_manifest(env)
     assert manifest.stat().st_mtime_ns > first
     assert not list(manifest.parent.glob(".parse-*")), "the scratch directory is left behind"
+
+
+def test_the_promotion_dag_is_manual_and_promotes_only_after_an_approval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from tpch_elt.orchestration import PROMOTE_DAG_ID
+
+    for key in ("TPCH_ELT_TARGET", "TPCH_ELT_DATA_DIR", "TPCH_ELT_WAREHOUSE"):
+        monkeypatch.delenv(key, raising=False)
+    bag = DagBag(dag_folder=str(DAG_FILE.with_name("promote_environment.py")))
+    assert bag.import_errors == {}
+    dag = bag.dags[PROMOTE_DAG_ID]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None: triggered by hand only
+    assert [task.task_id for task in dag.topological_sort()] == ["review", "approve", "promote"]
+    approve = dag.get_task("approve")
+    assert isinstance(approve, ApprovalOperator)
+    assert "ti.xcom_pull(task_ids='review')" in approve.body
+    # a promotion waits for a running build (the warehouse's one slot), never fails on its lock
+    assert dag.get_task("review").pool == dag.get_task("promote").pool == WAREHOUSE_POOL
+    assert dag.params["environment"] == "dev" and dag.params["force"] is False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -39,7 +40,9 @@ from testkit.airflow import (
     quiet_env,
     stack,
 )
-from testkit.cli import copy_data_dir
+from testkit.cli import copy_data_dir, run_cli
+
+from tpch_elt.orchestration import PROMOTE_DAG_ID
 
 RUN_TIMEOUT = 1500  # seconds: 60 tasks, each a dbt process, on 2 busy cores
 SCREENSHOT = Path("/tmp/airflow_ui.png")
@@ -486,3 +489,72 @@ def test_browser_logs_in_and_finds_the_pipeline_and_its_task_groups(airflow_serv
     finally:
         page.close()
     assert elsewhere == [], f"the UI tried to reach beyond this machine: {elsewhere}"
+
+
+def _wait_for_state(
+    server: Server, token: str, dag_id: str, run_id: str, task_id: str, wanted: set[str]
+) -> str:
+    started = time.monotonic()
+    while time.monotonic() - started < 300:
+        instance = _api(server, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", token)
+        if instance["state"] in wanted:
+            return str(instance["state"])
+        if instance["state"] in ("failed", "upstream_failed"):
+            break
+        time.sleep(2)
+    logs = sorted(
+        (server.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}").glob("task_id=*/attempt=*.log")
+    )
+    raise AssertionError(
+        f"{dag_id}.{task_id} never reached {wanted}: {instance['state']}\n"
+        + "\n".join(f"--- {log}:\n{log.read_text(errors='replace')[-1500:]}" for log in logs)
+    )
+
+
+def test_an_environment_is_promoted_through_the_ui_only_after_its_diff_is_approved(
+    airflow_server: Server,
+) -> None:
+    """`promote_environment`: review (the diff) → approve (Human-in-the-loop) → promote, recorded with the approver."""
+    from tpch_elt.publish.segments import live_record
+
+    server = airflow_server
+    project = server.home.parent / "changed_project"
+    shutil.copytree(
+        REPO_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs", ".user.yml")
+    )
+    model = project / "models" / "mart" / "insights" / "mart_shipping_modes.sql"
+    model.write_text(model.read_text().replace("(is_late or is_returned)", "is_returned"))
+    data = ("--data-dir", str(server.data_dir))
+    run_cli(*data, "env", "create", "dev", check=True)
+    run_cli(*data, "env", "build", "dev", check=True, TPCH_ELT_PROJECT_DIR=str(project))
+    catalog = server.data_dir / "warehouse.published.duckdb"
+    store = server.data_dir / "warehouse.published"
+    before = live_record(catalog, store)
+    token = stack().token(server.url, "airflow", "airflow")
+    run = _api(
+        server,
+        "POST",
+        f"/dags/{PROMOTE_DAG_ID}/dagRuns",
+        token,
+        {"logical_date": None, "conf": {"environment": "dev"}, "note": "pytest"},
+    )
+    run_id = run["dag_run_id"]
+    _wait_for_state(server, token, PROMOTE_DAG_ID, run_id, "approve", {"awaiting_input", "deferred"})
+    # waiting for a person: nothing promoted yet, and the diff is what the approver reads
+    assert live_record(catalog, store) == before
+    detail = _api(
+        server, "GET", f"/dags/{PROMOTE_DAG_ID}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails", token
+    )
+    assert "mart\\_shipping\\_modes" in detail["body"] and "dissatisfied\\_line\\_count" in detail["body"]
+    _api(
+        server,
+        "PATCH",
+        f"/dags/{PROMOTE_DAG_ID}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
+        token,
+        {"chosen_options": ["Approve"]},
+    )
+    _wait_for_state(server, token, PROMOTE_DAG_ID, run_id, "promote", {"success"})
+    live = live_record(catalog, store)
+    assert live is not None and live.event is not None
+    assert live.event["kind"] == "promote" and live.event["environment"] == "dev"
+    assert live.event["by"] == "airflow (Airflow)"

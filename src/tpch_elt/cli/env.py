@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import typer
 from rich.table import Table
@@ -176,10 +177,10 @@ def print_diff(result: Diff) -> None:
         ("money", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for mart in result.marts:
+    for mart in result.differing:
         changed_columns = ", ".join(f"{c.column} ({c.changed:,})" for c in mart.columns)
         money = "; ".join(
-            f"{m.column} {m.difference}" for m in mart.money if m.difference not in (None, "0", "0.00")
+            f"{m.column} {m.difference}" for m in mart.money if m.difference and Decimal(m.difference)
         )
         table.add_row(
             safe(mart.mart),
@@ -192,6 +193,8 @@ def print_diff(result: Diff) -> None:
             safe(money),
         )
     console.print(table)
+    unchanged = len(result.marts) - len(result.differing)
+    console.print(f"  {unchanged} mart(s) unchanged (same segments, or rewritten with the same rows)")
     for mart in result.differing:
         for change in mart.columns:
             for sample in change.samples[:3]:

@@ -80,8 +80,11 @@ def check_promotable(settings: Settings, env: Environment, *, force: bool) -> Re
     return live
 
 
-def promote(settings: Settings, name: str, *, force: bool = False) -> Swapped:
-    """Make prod's catalog name environment `name`'s segments (refused with a reason, see check_promotable)."""
+def promote(settings: Settings, name: str, *, force: bool = False, by: str | None = None) -> Swapped:
+    """Make prod's catalog name environment `name`'s segments (refused with a reason, see check_promotable).
+
+    `by`: who approved it (the Airflow approver); else who() runs it.
+    """
     started = time.perf_counter()
     env = load(settings, name)
     # At once or not at all: a second promotion (or a build publishing)
@@ -92,7 +95,7 @@ def promote(settings: Settings, name: str, *, force: bool = False) -> Swapped:
         event = {
             "kind": PROMOTE,
             "environment": name,
-            "by": who(),
+            "by": by or who(),
             "at": now().isoformat(),
             "build": env.build.number,
             "built_by": env.build.by,

@@ -17,3 +17,6 @@ INCREMENT_TASK_ID = "increment"
 # The first task of the per-model path (full refresh, the daily sweep).
 SWEEP_TASK_ID = "source_tests"
 FRESHNESS_TASK_ID = "source_freshness"
+# The manually triggered DAG that promotes an environment to prod once a
+# person approved its diff (airflow/dags/promote_environment.py).
+PROMOTE_DAG_ID = "promote_environment"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from markupsafe import Markup
@@ -13,12 +14,13 @@ from tpch_elt.reports.html import html_table, render
 
 
 def write_diff(diff: Diff, directory: Path) -> tuple[Path, Path]:
-    """`diff-<against>.json` and `.html` in `directory`; their paths."""
+    """`diff-<against>.json`, `.html` and `.md` (for a CI job summary) in `directory`; the first two's paths."""
     stem = f"diff-{diff.against}"
     json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
     try:
         _write(json_path, diff.to_json())
         _write(html_path, page(diff))
+        _write(directory / f"{stem}.md", markdown(diff))
     except OSError as exc:
         raise PipelineError(f"cannot write the diff to {directory}: {exc.strerror}") from exc
     return json_path, html_path
@@ -103,3 +105,45 @@ def render_heading(mart: MartDiff) -> Markup:
     return Markup(
         "<section class='bq'><h2>{}</h2><p>{}: {:,} added, {:,} removed, {:,} changed</p></section>"
     ).format(mart.mart, mart.status, mart.added, mart.removed, mart.changed)
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+-.!|~"})
+
+
+def _md(value: object) -> str:
+    """Text from data made inert in Markdown: special characters escaped, controls shown as \\xNN."""
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(value))
+    return text.translate(_MARKDOWN_SPECIAL)
+
+
+def markdown(diff: Diff, *, samples: int = 3) -> str:
+    """The diff as Markdown: what an approver reads in Airflow, a CI job summary shows."""
+    lines = [
+        f"**{_md(diff.environment)}** against **{_md(diff.against)}** (publication {diff.against_publication}): "
+        f"{len(diff.differing)} of {len(diff.marts)} marts differ",
+        "",
+        "| mart | status | rows before | rows after | added | removed | changed | columns changed |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for mart in diff.differing:
+        columns = ", ".join(f"{_md(c.column)} ({c.changed:,})" for c in mart.columns)
+        lines.append(
+            f"| {_md(mart.mart)} | {mart.status} | {mart.rows_before:,} | {mart.rows_after:,} | "
+            f"{mart.added:,} | {mart.removed:,} | {mart.changed:,} | {columns} |"
+        )
+    unchanged = len(diff.marts) - len(diff.differing)
+    lines += ["", f"{unchanged} mart(s) unchanged."]
+    for mart in diff.differing:
+        for money in mart.money:
+            if money.difference and Decimal(money.difference) != 0:
+                lines.append(
+                    f"- {_md(mart.mart)}.{_md(money.column)}: total {_md(money.before)} → {_md(money.after)} "
+                    f"({_md(money.difference)})"
+                )
+        for change in mart.columns:
+            for sample in change.samples[:samples]:
+                lines.append(
+                    f"- {_md(mart.mart)}.{_md(change.column)} [{_md(sample['key'])}]: "
+                    f"{_md(sample['before'])} → {_md(sample['after'])}"
+                )
+    return "\n".join(lines) + "\n"
