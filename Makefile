@@ -19,7 +19,7 @@ export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 .PHONY: install run test clean help bench airflow airflow-stop \
-	lock lock-upgrade lint docs test-fast test-e2e test-airflow ci-state slim-ci
+	lock lock-upgrade lint docs test-fast test-e2e test-airflow ci-state ci-env ci-promote
 
 help:
 	@echo "make run [SCALE_FACTOR=1]  generate TPC-H, load DuckDB, build the dbt marts"
@@ -28,7 +28,8 @@ help:
 	@echo "make lint                  ruff (lint, complexity, format check), mypy --strict, sqlfluff (dbt templater) on the SQL"
 	@echo "make docs                  dbt docs as one offline page: data/docs/index.html (needs make run)"
 	@echo "make test-e2e | test-airflow  one slower tier: tests/integration, tests/airflow (CI jobs)"
-	@echo "make slim-ci STATE=DIR     build + test only state:modified+, deferring to DIR's manifest"
+	@echo "make ci-env STATE=DIR      CI for a pull request: the change as environment pr of DIR's prod: build, test, diff"
+	@echo "make ci-promote STATE=DIR  CI for main: the code as environment main of DIR's prod, promoted; DIR updated"
 	@echo "make bench [SCALE_FACTOR=1] [BENCH=incremental|run|bare|airflow|environments]  one benchmark of bench/README.md: full refresh vs one 1 % batch, tpch-elt run end to end, dbt vs the bare engine, a DAG run vs the CLI increment, env create/build/diff/promote/rollback"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
 	@echo "make lock                  re-resolve the lock (requirements/*.txt) from pyproject.toml on PyPI, keeping pins it can"
@@ -121,19 +122,26 @@ test-airflow: $(BIN)/.installed
 docs: $(BIN)/.installed
 	$(BIN)/tpch-elt docs
 
-# Slim CI. ci-state builds a tiny warehouse and keeps what a pull request
-# compares against in STATE: dbt's manifest.json and the warehouse holding
-# the relations it describes (pushes to main upload it as an artifact).
-# slim-ci builds and tests only state:modified+ on a copy of that warehouse,
-# deferring every other ref to STATE's manifest; without a STATE it builds
-# everything (.ci/slim_ci.py).
+# CI/CD with environments (.ci/environments.py; README, "Environments").
+# STATE holds prod's data directory as a tar (state.json says when). ci-state
+# builds prod from scratch into it. ci-env (pull requests) builds the working
+# tree as environment `pr` of that prod (`tpch-elt env build`: state:modified+
+# against prod's publication, deferring to prod; fails on an error-severity
+# test) and writes its diff to data/ci/diff/ and the job summary. ci-promote
+# (pushes to main) builds it as environment `main`, promotes it, lets prod
+# rebuild, and saves the new prod to STATE. Without a usable STATE both build
+# prod from scratch.
 STATE ?= data/ci-state/main
 CI_SCALE_FACTOR ?= 0.01
+CI_ENVIRONMENTS = $(BIN)/python .ci/environments.py
 ci-state: $(BIN)/.installed
-	$(BIN)/python .ci/slim_ci.py state --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
+	$(CI_ENVIRONMENTS) state --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
 
-slim-ci: $(BIN)/.installed
-	$(BIN)/python .ci/slim_ci.py build --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
+ci-env: $(BIN)/.installed
+	$(CI_ENVIRONMENTS) pr --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
+
+ci-promote: $(BIN)/.installed
+	$(CI_ENVIRONMENTS) promote --state $(STATE) --scale-factor $(CI_SCALE_FACTOR)
 
 clean:
 	rm -rf data dbt_project/target dbt_project/logs airflow/dbt_target

@@ -14,11 +14,20 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-from testkit.cli import REPO_ROOT, copy_data_dir, one_line_error, run_cli, start_frozen, wait_until_frozen
+from testkit.cli import (
+    REPO_ROOT,
+    cli_env,
+    copy_data_dir,
+    one_line_error,
+    run_cli,
+    start_frozen,
+    wait_until_frozen,
+)
 
 from tpch_elt.publish.segments import history, live_record, read_records
 
@@ -126,6 +135,37 @@ def test_diff_names_the_changed_rows_and_columns_by_key(env: Env) -> None:
     assert "dissatisfied_line_count" in proc.stdout
     html = (env.data_dir / "environments" / "dev" / "diff-prod.html").read_text()
     assert MART in html and "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def test_the_pull_request_job_builds_the_change_as_an_environment_and_posts_its_diff(env: Env) -> None:
+    """`make ci-env` as the workflow runs it (.ci/environments.py pr), on this prod packed as main's state."""
+    sys.path.insert(0, str(REPO_ROOT / ".ci"))
+    try:
+        import environments as ci
+    finally:
+        sys.path.remove(str(REPO_ROOT / ".ci"))
+    state = env.root / "ci-state"
+    ci.pack(env.data_dir, state)
+    summary = env.root / "summary.md"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / ".ci" / "environments.py"), "pr", "--state", str(state)],
+        env=cli_env(
+            CI_DATA_DIR=str(env.root / "ci"),
+            GITHUB_STEP_SUMMARY=str(summary),
+            TPCH_ELT_PROJECT_DIR=str(env.changed),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    posted = summary.read_text()
+    assert "Environment `pr` against prod" in posted and "1 of 15 marts differ" in posted
+    assert "mart\\_shipping\\_modes" in posted
+    diff = json.loads((env.root / "ci" / "diff" / "diff-prod.json").read_text())
+    assert [m["mart"] for m in diff["marts"] if m["status"] == "changed"] == [MART]
+    assert (env.root / "ci" / "diff" / "diff-prod.html").is_file()
 
 
 def test_a_build_that_fails_its_audit_cannot_be_promoted(env: Env) -> None:

@@ -1,14 +1,16 @@
 """The quality gates' configuration (README, "Quality gates"): the CI
-workflow runs the same make targets as local use, slim CI defers to
-main's manifest, pre-commit uses only PyPI hooks, and the sqlfluff rules
+workflow runs the same make targets as local use, a pull request is
+built as an environment of main's prod and main promotes, pre-commit uses only PyPI hooks, and the sqlfluff rules
 describe the project's SQL style. Static checks and sqlfluff's Python
 API: no dbt run, no process, a few seconds in all (tests/integration/
 test_quality_gates_commands.py runs make and pre-commit)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,8 @@ EXPECTED_JOBS = {
     "fast": "test-fast",
     "e2e": "test-e2e",
     "airflow": "test-airflow",
-    "dbt-state": "ci-state",
-    "slim-ci": "slim-ci",
+    "env-pr": "ci-env",
+    "promote": "ci-promote",
 }
 
 
@@ -57,66 +59,117 @@ def test_every_workflow_job_runs_a_make_target_that_exists() -> None:
                 assert run == ".ci/services", f"job {name} runs {run!r} outside make"
 
 
-def test_slim_ci_downloads_the_state_that_pushes_to_main_upload() -> None:
+def test_pull_requests_download_the_prod_that_main_promotes_and_upload() -> None:
     jobs = workflow()["jobs"]
-    state, slim = jobs["dbt-state"], jobs["slim-ci"]
-    assert "push" in state["if"] and "refs/heads/main" in state["if"]
-    assert slim["if"] == "github.event_name == 'pull_request'"
-    upload = next(
-        step for step in state["steps"] if str(step.get("uses", "")).startswith("actions/upload-artifact")
-    )
-    download = next(
-        step for step in slim["steps"] if str(step.get("uses", "")).startswith("actions/download-artifact")
-    )
-    assert download["with"]["name"] == upload["with"]["name"]
-    # another workflow run's artifact: needs its run id and a token
-    assert {"run-id", "github-token"} <= set(download["with"])
-    assert slim["permissions"]["actions"] == "read"
-    state_dir = download["with"]["path"].rstrip("/")
-    assert upload["with"]["path"].rstrip("/") == state_dir
+    promote, pr = jobs["promote"], jobs["env-pr"]
+    assert "push" in promote["if"] and "refs/heads/main" in promote["if"]
+    assert set(promote["needs"]) == {"fast", "e2e", "airflow"}  # only tested code is promoted
+    assert pr["if"] == "github.event_name == 'pull_request'"
+
+    def step(job: dict, action: str, name: str | None = None) -> dict:
+        return next(
+            s
+            for s in job["steps"]
+            if str(s.get("uses", "")).startswith(action) and (name is None or s["with"]["name"] == name)
+        )
+
+    upload = step(promote, "actions/upload-artifact", "prod-state-main")
+    for job in (pr, promote):
+        download = step(job, "actions/download-artifact")
+        assert download["with"]["name"] == upload["with"]["name"]
+        # another workflow run's artifact: needs its run id and a token
+        assert {"run-id", "github-token"} <= set(download["with"])
+        assert job["permissions"]["actions"] == "read"
+        assert download["with"]["path"].rstrip("/") == upload["with"]["path"].rstrip("/")
+        diff = step(job, "actions/upload-artifact", None)
+        assert diff["with"]["path"].rstrip("/") == "data/ci/diff" and diff["if"] == "always()"
+    state_dir = upload["with"]["path"].rstrip("/")
     # upload-artifact (v4.4+) silently skips hidden paths, dot-directories included
     assert not any(part.startswith(".") for part in Path(state_dir).parts), state_dir
-    assert ["ci-state", f"STATE={state_dir}"] in make_calls(state)
-    assert ["slim-ci", f"STATE={state_dir}"] in make_calls(slim)
+    assert ["ci-promote", f"STATE={state_dir}"] in make_calls(promote)
+    assert ["ci-env", f"STATE={state_dir}"] in make_calls(pr)
 
 
-def test_slim_ci_builds_state_modified_plus_with_defer(
+def _ci_environments():
+    sys.path.insert(0, str(REPO / ".ci"))
+    try:
+        import environments
+    finally:
+        sys.path.remove(str(REPO / ".ci"))
+    return environments
+
+
+def _state(tmp_path: Path, ci, age: timedelta = timedelta(hours=1)) -> Path:
+    prod = tmp_path / "made"
+    for name in ci.KEPT:
+        (prod / name).parent.mkdir(parents=True, exist_ok=True)
+    (prod / "warehouse.duckdb").write_bytes(b"main's warehouse")
+    (prod / "warehouse.published.duckdb").write_bytes(b"main's catalog")
+    (prod / "warehouse.published" / ".publications").mkdir(parents=True)
+    (prod / "warehouse.published" / ".publications" / "000001.json").write_text("{}")
+    state = tmp_path / "state"
+    ci.pack(prod, state)
+    info = state / ci.STATE_INFO
+    info.write_text(json.dumps({"created_at": (datetime.now(UTC) - age).isoformat()}))
+    return state
+
+
+def test_a_pull_request_is_built_and_diffed_as_an_environment_of_mains_prod(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sys.path.insert(0, str(REPO / ".ci"))
-    try:
-        import slim_ci
-    finally:
-        sys.path.remove(str(REPO / ".ci"))
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "manifest.json").write_text("{}")
-    (state / "warehouse.duckdb").write_bytes(b"main's warehouse")
-    commands: list[tuple[list[str], dict[str, str]]] = []
-    monkeypatch.setattr(slim_ci, "_run", lambda command, env: commands.append((command, env)))
-
-    assert slim_ci.main(["build", "--state", str(state), "--data-dir", str(tmp_path / "ci")]) == 0
-
-    build, env = commands[-1]
-    assert build[1] == "build"
-    assert "--defer" in build
-    assert build[build.index("--select") + 1] == "state:modified+"
-    assert build[build.index("--state") + 1] == str(state)
-    # the copy of main's warehouse, never the one `make run` uses
-    assert env["TPCH_ELT_WAREHOUSE"] == str(tmp_path / "ci" / "warehouse.duckdb")
-    assert (tmp_path / "ci" / "warehouse.duckdb").read_bytes() == b"main's warehouse"
-
-
-def test_slim_ci_without_state_builds_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sys.path.insert(0, str(REPO / ".ci"))
-    try:
-        import slim_ci
-    finally:
-        sys.path.remove(str(REPO / ".ci"))
+    ci = _ci_environments()
+    state = _state(tmp_path, ci)
     commands: list[list[str]] = []
-    monkeypatch.setattr(slim_ci, "_run", lambda command, env: commands.append(command))
-    assert slim_ci.main(["build", "--state", str(tmp_path / "none"), "--data-dir", str(tmp_path / "ci")]) == 0
-    assert [command[3] for command in commands] == ["generate", "load", "build"]
+    monkeypatch.setattr(ci, "_run", lambda command, env: commands.append(command))
+    monkeypatch.setattr(
+        ci, "_publish_diff", lambda data_dir, name, out: commands.append(["diff to", str(out)])
+    )
+    data_dir = tmp_path / "ci"
+    assert ci.main(["pr", "--state", str(state), "--data-dir", str(data_dir)]) == 0
+    prod = data_dir / "prod"
+    # main's prod unpacked, hidden folders included (upload-artifact would have dropped them)
+    assert (prod / "warehouse.duckdb").read_bytes() == b"main's warehouse"
+    assert (prod / "warehouse.published" / ".publications" / "000001.json").is_file()
+    assert [c[3:] for c in commands[:3]] == [
+        ["env", "create", "pr"],
+        ["env", "build", "pr"],
+        ["env", "diff", "pr"],
+    ]
+    assert all(c[1:3] == ["--data-dir", str(prod)] for c in commands[:3])
+    assert commands[3] == ["diff to", str(data_dir / "diff")]
+    assert len(commands) == 4  # a pull request never promotes
+
+
+def test_main_promotes_then_rebuilds_prod_and_keeps_it_as_the_new_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ci = _ci_environments()
+    state = _state(tmp_path, ci)
+    commands: list[list[str]] = []
+    monkeypatch.setattr(ci, "_run", lambda command, env: commands.append(command[3:]))
+    monkeypatch.setattr(ci, "_publish_diff", lambda data_dir, name, out: None)
+    before = (state / ci.STATE_INFO).read_text()
+    assert ci.main(["promote", "--state", str(state), "--data-dir", str(tmp_path / "ci")]) == 0
+    assert commands == [
+        ["env", "create", "main"],
+        ["env", "build", "main"],
+        ["env", "diff", "main"],
+        ["env", "promote", "main"],
+        ["build"],
+    ]
+    assert (state / ci.STATE_INFO).read_text() != before  # the promoted prod is the next state
+
+
+@pytest.mark.parametrize("age", [None, timedelta(hours=30)])
+def test_without_a_usable_state_prod_is_built_from_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, age: timedelta | None
+) -> None:
+    ci = _ci_environments()
+    state = tmp_path / "none" if age is None else _state(tmp_path, ci, age)
+    commands: list[str] = []
+    monkeypatch.setattr(ci, "_run", lambda command, env: commands.append(command[3]))
+    assert ci.main(["pr", "--state", str(state), "--data-dir", str(tmp_path / "ci")]) == 0
+    assert commands == ["generate", "load", "build"]
 
 
 def test_pre_commit_uses_only_local_hooks_pinned_from_pypi() -> None:
