@@ -38,7 +38,13 @@ def parquet_files(settings: Settings) -> dict[Path, int]:
 
 
 def stand_in_build(
-    settings: Settings, name: str, sql: str, *, passed: bool = True, mart: str = "orders"
+    settings: Settings,
+    name: str,
+    sql: str,
+    *,
+    passed: bool = True,
+    mart: str = "orders",
+    restricted: tuple[str, ...] = (),
 ) -> registry.Environment:
     """What `env build` leaves when it rebuilt `mart` as `sql`: a segment, a pin, a catalog, a record."""
     env = registry.load(settings, name)
@@ -62,6 +68,7 @@ def stand_in_build(
         (mart,),
         (mart,) if passed else (),
         () if passed else (f"test.unique_{mart}_k (fail)",),
+        restricted,
     )
     env = replace(env, base=live.publication.number, segments=segments, build=build)
     write_pin(store, name, segments)

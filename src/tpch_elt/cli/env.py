@@ -141,6 +141,11 @@ def build_command(
         f"written, {result.seconds:.1f} s",
         highlight=False,
     )
+    if result.restricted:
+        console.print(
+            f"  restricted build ({safe(' '.join(result.restricted))}): it can be diffed, not promoted",
+            highlight=False,
+        )
     console.print(f"  next: tpch-elt env diff {safe(name)}", highlight=False)
 
 

@@ -67,6 +67,7 @@ class EnvBuildResult:
     summary: BuildSummary = field(default_factory=BuildSummary)
     selected: tuple[str, ...] = ()
     rebuilt: tuple[str, ...] = ()
+    restricted: tuple[str, ...] = ()  # the user's --select/--exclude
     bytes_written: int = 0
     seconds: float = 0.0
 
@@ -173,6 +174,7 @@ def _run_dbt(
     environ["TPCH_ELT_DEFER_DATABASE"] = prod_database
     environ["TPCH_ELT_TESTS_FROM_BATCH"] = ""  # a changed model is tested over all history
     result = EnvBuildResult(env)
+    result.restricted = tuple([f"--select {s}" for s in select] + [f"--exclude {s}" for s in exclude])
     with dbt_environment(environ):
         started = time.perf_counter()
         manifest = parsed_manifest(dbt_settings, dbt_vars)
@@ -246,6 +248,7 @@ def _publish(settings: Settings, result: EnvBuildResult, live: Record) -> None:
             invocation_id=result.summary.invocation_id,
             selected=result.selected,
             rebuilt=result.rebuilt,
+            restricted=result.restricted,
         )
         updated = replace(
             env,
@@ -279,6 +282,7 @@ def _record_failure(result: EnvBuildResult, live: Record) -> None:
         selected=result.selected,
         rebuilt=(),
         failures=failures,
+        restricted=result.restricted,
     )
     result.env = replace(env, build=build)
     save(result.env)

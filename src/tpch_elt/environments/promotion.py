@@ -69,6 +69,11 @@ def check_promotable(settings: Settings, env: Environment, *, force: bool) -> Re
             f"environment {env.name!r} failed its audit on its last build{failed}: fix it and "
             f"`tpch-elt env build {env.name}` again; a failed build is never promoted"
         )
+    if build.restricted:
+        raise PipelineError(
+            f"environment {env.name!r} was built with {' '.join(build.restricted)}, which may leave out tests "
+            f"of what it rebuilt: `tpch-elt env build {env.name}` without them to promote it"
+        )
     live = prod_live(settings)
     if live.publication.number != build.base and not force:
         raise PipelineError(

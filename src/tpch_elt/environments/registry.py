@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import re
 import shutil
 import socket
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.publish.segments import (
-    KEEP_PUBLICATIONS,
     Publication,
     Record,
     Segment,
@@ -65,6 +65,9 @@ class EnvBuild:
     selected: tuple[str, ...]  # the models it rebuilt
     rebuilt: tuple[str, ...]  # the marts it rebuilt (new segments)
     failures: tuple[str, ...] = ()
+    # The user's --select/--exclude: the build may have left out tests of
+    # what it rebuilt, so it can be diffed but not promoted.
+    restricted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,6 @@ class Environment:
     batch_id: int | None
     segments: tuple[Segment, ...]
     build: EnvBuild | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def catalog(self) -> Path:
@@ -173,8 +175,6 @@ def load(settings: Settings, name: str) -> Environment:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import json
-
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError("not an object")
@@ -209,6 +209,7 @@ def _from_json(directory: Path, data: dict[str, Any]) -> Environment:
             selected=tuple(build["selected"]),
             rebuilt=tuple(build["rebuilt"]),
             failures=tuple(build.get("failures") or ()),
+            restricted=tuple(build.get("restricted") or ()),
         ),
     )
 
@@ -239,6 +240,7 @@ def save(env: Environment) -> None:
                 "selected": list(build.selected),
                 "rebuilt": list(build.rebuilt),
                 "failures": list(build.failures),
+                "restricted": list(build.restricted),
             },
         },
     )
@@ -348,7 +350,7 @@ def gc(settings: Settings, ttl: timedelta = DEFAULT_TTL) -> Collected:
     """Drop environments idle longer than `ttl`, then delete segments nothing live names.
 
     Kept: every segment an environment pins, and every segment the last
-    KEEP_PUBLICATIONS prod catalogs name (at least the last three).
+    KEEP_PUBLICATIONS (7) prod catalogs name.
     """
     started = time.perf_counter()
     cutoff = now() - ttl
@@ -368,5 +370,4 @@ def gc(settings: Settings, ttl: timedelta = DEFAULT_TTL) -> Collected:
             collect_garbage(shared, records)
             gone = [p for p in before if not p.exists()]
             files, size = len(gone), sum(before[p] for p in gone)
-    assert KEEP_PUBLICATIONS >= 3  # the issue's floor: the last three prod catalogs
     return Collected(tuple(dropped), files, size, time.perf_counter() - started)

@@ -100,6 +100,9 @@ def test_promotion_refusals_say_what_to_do(tmp_path: Path) -> None:
     stand_in_build(settings, "dev", "select 1 as k, 1 as v", passed=False)
     with pytest.raises(PipelineError, match=r"failed its audit.*unique_orders_k"):
         promotion.promote(settings, "dev")
+    stand_in_build(settings, "dev", "select 1 as k, 1 as v", restricted=("--select mart_x",))
+    with pytest.raises(PipelineError, match=r"built with --select mart_x.*without them to promote it"):
+        promotion.promote(settings, "dev", force=True)
     stand_in_build(settings, "dev", "select 1 as k, 1 as v")
     publish(settings, rebuilt=None)  # prod moves on
     with pytest.raises(PipelineError, match=r"prod moved since environment 'dev' was built.*--force"):
