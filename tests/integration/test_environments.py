@@ -100,6 +100,11 @@ def test_create_writes_no_parquet_and_its_catalog_reads_like_prods(env: Env) -> 
     assert env.parquet_files() == files
     catalog = env.data_dir / "environments" / "staging" / "catalog.duckdb"
     assert env.dissatisfied(catalog) == env.before
+    # the repository's own code: nothing differs from prod's publication, nothing is rebuilt
+    unchanged = env.cli("env", "build", "staging", check=True)
+    assert "0 model(s) rebuilt, marts republished: none" in " ".join(unchanged.stdout.split())
+    assert env.parquet_files() == files
+    assert env.dissatisfied(catalog) == env.before
     again = env.cli("env", "create", "staging")
     assert again.returncode == 1 and "exists" in one_line_error(again.stderr)
     bad = env.cli("env", "create", "Bad-Name")

@@ -228,12 +228,13 @@ def _publish(settings: Settings, result: EnvBuildResult, live: Record) -> None:
     marts = _env_marts(env)
     segments: list[Segment] = []
     try:
-        with connect(env.warehouse, read_only=True) as con:
-            for mart in result.rebuilt:
-                written, size = write_mart(con, shared, number, mart, [], None, True)
-                segments += written
-                result.bytes_written += size
-        fsync(shared)
+        if result.rebuilt:  # nothing selected (no change): dbt created no warehouse, prod's marts stand
+            with connect(env.warehouse, read_only=True) as con:
+                for mart in result.rebuilt:
+                    written, size = write_mart(con, shared, number, mart, [], None, True)
+                    segments += written
+                    result.bytes_written += size
+            fsync(shared)
         rebuilt = set(result.rebuilt)
         segments += [s for s in live.segments if s.mart not in rebuilt and (marts is None or s.mart in marts)]
         # Pinned before the catalog names them, and the old ones until it no longer does.
