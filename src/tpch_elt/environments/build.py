@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import duckdb
+
 from tpch_elt.environments.registry import (
     EnvBuild,
     Environment,
@@ -239,18 +241,7 @@ def _publish(settings: Settings, result: EnvBuildResult, live: Record) -> None:
         segments += [s for s in live.segments if s.mart not in rebuilt and (marts is None or s.mart in marts)]
         # Pinned before the catalog names them, and the old ones until it no longer does.
         write_pin(shared, env.name, [*env.segments, *segments])
-        build = EnvBuild(
-            number=number,
-            built_at=now(),
-            by=who(),
-            base=live.publication.number,
-            batch_id=live.publication.batch_id,
-            passed=True,
-            invocation_id=result.summary.invocation_id,
-            selected=result.selected,
-            rebuilt=result.rebuilt,
-            restricted=result.restricted,
-        )
+        build = _record(result, live, number, rebuilt=result.rebuilt)
         updated = replace(
             env,
             base=live.publication.number,
@@ -261,7 +252,7 @@ def _publish(settings: Settings, result: EnvBuildResult, live: Record) -> None:
         write_env_catalog(settings, updated)
         save(updated)
         write_pin(shared, env.name, updated.segments)
-    except OSError as exc:
+    except (OSError, duckdb.Error) as exc:
         raise PipelineError(
             f"publishing environment {env.name!r} failed ({failure_reason(exc)}); its catalog is as before: "
             f"fix the cause and `tpch-elt env build {env.name}` again"
@@ -269,21 +260,33 @@ def _publish(settings: Settings, result: EnvBuildResult, live: Record) -> None:
     result.env = updated
 
 
-def _record_failure(result: EnvBuildResult, live: Record) -> None:
-    env = result.env
-    failures = tuple(f"{f.unique_id} ({f.status})" for f in result.summary.failures)
-    build = EnvBuild(
-        number=env.build.number if env.build else live.publication.number,
+def _record(
+    result: EnvBuildResult,
+    live: Record,
+    number: int,
+    *,
+    rebuilt: tuple[str, ...],
+    failures: tuple[str, ...] = (),
+) -> EnvBuild:
+    """The environment's record of this build (passed: no failure)."""
+    return EnvBuild(
+        number=number,
         built_at=now(),
         by=who(),
         base=live.publication.number,
         batch_id=live.publication.batch_id,
-        passed=False,
+        passed=not failures,
         invocation_id=result.summary.invocation_id,
         selected=result.selected,
-        rebuilt=(),
+        rebuilt=rebuilt,
         failures=failures,
         restricted=result.restricted,
     )
-    result.env = replace(env, build=build)
+
+
+def _record_failure(result: EnvBuildResult, live: Record) -> None:
+    env = result.env
+    failures = tuple(f"{f.unique_id} ({f.status})" for f in result.summary.failures) or ("dbt build failed",)
+    number = env.build.number if env.build else live.publication.number
+    result.env = replace(env, build=_record(result, live, number, rebuilt=(), failures=failures))
     save(result.env)
