@@ -219,8 +219,6 @@ def promote(
 ) -> None:
     """Make prod's catalog NAME's in one atomic swap (refused if NAME failed its audit or prod moved)."""
     settings = _settings(ctx)
-    if to != registry.PROD:
-        output.guard(_refuse(f"promotion goes to prod, not {to!r}: `tpch-elt env create {to} --from {name}`"))
     if force:
         env = output.guard(lambda: registry.load(settings, name))
         live = output.guard(lambda: registry.prod_live(settings))
@@ -229,7 +227,7 @@ def promote(
                 f"prod moved since {safe(name)} was built; what promoting it changes:", highlight=False
             )
             print_diff(output.guard(lambda: compute_diff(settings, name)))
-    swapped = output.guard(lambda: promotion.promote(settings, name, force=force))
+    swapped = output.guard(lambda: promotion.promote(settings, name, force=force, to=to))
     publication = swapped.record.publication
     console.print(
         f"Promoted [bold]{safe(name)}[/] to prod: publication {publication.number} (was {swapped.replaced}), "
@@ -237,13 +235,6 @@ def promote(
         highlight=False,
     )
     console.print("  undo: tpch-elt env rollback; prod's next build is a full refresh", highlight=False)
-
-
-def _refuse(message: str):  # type: ignore[no-untyped-def]
-    def step() -> None:
-        raise PipelineError(message)
-
-    return step
 
 
 @env_app.command()

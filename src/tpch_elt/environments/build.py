@@ -40,7 +40,7 @@ from tpch_elt.environments.registry import (
 )
 from tpch_elt.errors import PipelineError
 from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
-from tpch_elt.publish.publication import PUBLICATIONS
+from tpch_elt.publish.publication import last_publication_number
 from tpch_elt.publish.segments import (
     Record,
     Segment,
@@ -55,7 +55,7 @@ from tpch_elt.publish.segments import (
 from tpch_elt.settings import ENVIRONMENT_TARGETS, Settings
 from tpch_elt.transform.build import BuildSummary, NodeProgress, ProgressCallback, collect_build
 from tpch_elt.transform.dbt import common_dbt_args, dbt_environment, invoke, parsed_manifest
-from tpch_elt.warehouse.connection import connect, table_exists
+from tpch_elt.warehouse.connection import connect
 from tpch_elt.warehouse.durable import fsync
 from tpch_elt.warehouse.lock import warehouse_lock
 from tpch_elt.warehouse.watermarks import processed
@@ -121,12 +121,12 @@ def _check_prod_warehouse(settings: Settings, live: Record) -> None:
             "so prod publishes from its warehouse, then retry"
         )
     with connect(settings.warehouse_path, read_only=True) as con:
-        if not table_exists(con, "observability", "publications"):
-            raise PipelineError(
-                f"prod's warehouse {settings.warehouse_path} records no publication: run `tpch-elt build`, then retry"
-            )
-        newest = con.execute(f"select max(number) from {PUBLICATIONS}").fetchall()[0][0]
+        newest = last_publication_number(con)
         built = processed(con)
+    if newest is None:
+        raise PipelineError(
+            f"prod's warehouse {settings.warehouse_path} records no publication: run `tpch-elt build`, then retry"
+        )
     if newest != number:
         raise PipelineError(
             f"prod's warehouse last published {newest}, its catalog is publication {number}: run "

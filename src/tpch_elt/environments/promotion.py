@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tpch_elt.environments.registry import PROD, Environment, load, now, prod_live, store, who
@@ -30,6 +31,7 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.publish.segments import (
     Publication,
     Record,
+    Segment,
     append_history,
     history,
     manifest_of,
@@ -85,11 +87,15 @@ def check_promotable(settings: Settings, env: Environment, *, force: bool) -> Re
     return live
 
 
-def promote(settings: Settings, name: str, *, force: bool = False, by: str | None = None) -> Swapped:
+def promote(
+    settings: Settings, name: str, *, force: bool = False, by: str | None = None, to: str = PROD
+) -> Swapped:
     """Make prod's catalog name environment `name`'s segments (refused with a reason, see check_promotable).
 
     `by`: who approved it (the Airflow approver); else who() runs it.
     """
+    if to != PROD:
+        raise PipelineError(f"promotion goes to prod, not {to!r}: `tpch-elt env create {to} --from {name}`")
     started = time.perf_counter()
     env = load(settings, name)
     # At once or not at all: a second promotion (or a build publishing)
@@ -109,14 +115,14 @@ def promote(settings: Settings, name: str, *, force: bool = False, by: str | Non
             "replaced": live.publication.number,
             "forced": live.publication.number != env.build.base,
         }
-        rebuilt = env.build.rebuilt
         record = _swap(
             settings,
+            live,
             env.segments,
             event,
             invocation_id=env.build.invocation_id,
             batch_id=env.batch_id,
-            rebuilt=rebuilt,
+            rebuilt=env.build.rebuilt,
             manifest=env.manifest,
         )
     return Swapped(record, live.publication.number, time.perf_counter() - started, 0)
@@ -157,8 +163,10 @@ def rollback(settings: Settings, environment: str = PROD) -> Swapped:
         }
         record = _swap(
             settings,
+            live,
             tuple(previous.segments),
             event,
+            records=records,
             invocation_id=previous.publication.invocation_id,
             batch_id=previous.publication.batch_id,
             rebuilt=(),
@@ -176,22 +184,29 @@ def _origin(record: Record) -> int:
 
 def _swap(
     settings: Settings,
-    segments: tuple[Any, ...],
+    live: Record,
+    segments: tuple[Segment, ...],
     event: dict[str, Any],
     *,
+    records: list[Record] | None = None,
     invocation_id: str | None,
     batch_id: int | None,
     rebuilt: tuple[str, ...],
-    manifest: Any,
+    manifest: Path | None,
 ) -> Record:
+    """prod's catalog replaced by one naming `segments`, as a new publication carrying `event`."""
     shared = store(settings)
-    records = settled_records(published_path(settings.warehouse_path), shared)
-    _mend_history(settings)
-    floor = max((int(e.get("number") or 0) for e in history(shared)), default=0)
-    number = next_number(shared, records, floor=floor)
+    target = published_path(settings.warehouse_path)
+    if records is None:
+        records = settled_records(target, shared)
+    known = {int(entry.get("number") or 0) for entry in history(shared)}
+    if live.event and live.publication.number not in known:
+        # the swap that made prod's catalog died after its rename, before its history line
+        append_history(shared, {"number": live.publication.number, **dict(live.event), "mended": True})
+    number = next_number(shared, records, floor=max(known, default=0))
     marts = sorted({s.mart for s in segments})
     publication = Publication(
-        published_path(settings.warehouse_path),
+        target,
         number,
         now(),
         invocation_id,
@@ -201,7 +216,7 @@ def _swap(
         0,
     )
     record = swap_catalog(
-        publication.path,
+        target,
         shared,
         list(segments),
         publication,
@@ -211,15 +226,3 @@ def _swap(
     )
     append_history(shared, {"number": number, **event})
     return record
-
-
-def _mend_history(settings: Settings) -> None:
-    """Add to the history a promotion or rollback whose process died after its swap, before its line.
-
-    Only the live catalog's record is known to have gone live.
-    """
-    shared = store(settings)
-    live = prod_live(settings)
-    known = {int(e.get("number") or 0) for e in history(shared)}
-    if live.event and live.publication.number not in known:
-        append_history(shared, {"number": live.publication.number, **dict(live.event), "mended": True})

@@ -30,8 +30,8 @@ from tpch_elt.publish.segments import (
     pins_dir,
     published_path,
     read_records,
+    scratch_catalog,
     segments_dir,
-    write_catalog,
     write_json,
     write_pin,
 )
@@ -258,16 +258,11 @@ def write_env_catalog(settings: Settings, env: Environment) -> None:
         env.build.rebuilt if env.build and env.build.passed else (),
         tuple(m for m in env.marts if not (env.build and env.build.passed and m in env.build.rebuilt)),
     )
-    scratch = env.catalog.with_name(f"{CATALOG}.tmp-{os.getpid()}")
-    scratch.unlink(missing_ok=True)
-    try:
-        write_catalog(scratch, store(settings), list(env.segments), publication, warehouse=env.warehouse)
-        fsync(scratch)
+    with scratch_catalog(
+        env.catalog, store(settings), list(env.segments), publication, warehouse=env.warehouse
+    ) as scratch:
         os.replace(scratch, env.catalog)
         fsync(env.directory)
-    finally:
-        with contextlib.suppress(OSError):
-            scratch.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

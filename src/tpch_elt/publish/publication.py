@@ -123,6 +123,14 @@ def last_published_batch(con: duckdb.DuckDBPyConnection) -> tuple[bool, int | No
     return True, None if rows[0][0] is None else int(rows[0][0])
 
 
+def last_publication_number(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The number of the warehouse's newest publication (None: none recorded, or a warehouse without numbers)."""
+    if not (table_exists(con, "observability", "publications") and _has_numbers(con)):
+        return None
+    newest = con.execute(f"select max(number) from {PUBLICATIONS}").fetchall()[0][0]
+    return None if newest is None else int(newest)
+
+
 def swapped_since_built(settings: Settings, con: duckdb.DuckDBPyConnection) -> str | None:
     """Why prod's catalog names what this warehouse did not publish (None: it names the warehouse's own).
 
@@ -135,10 +143,9 @@ def swapped_since_built(settings: Settings, con: duckdb.DuckDBPyConnection) -> s
     record = live_record(target, segments_dir(settings.warehouse_path)) if target.is_file() else None
     if record is None or not record.event:
         return None
-    if table_exists(con, "observability", "publications") and _has_numbers(con):
-        newest = con.execute(f"select max(number) from {PUBLICATIONS}").fetchall()[0][0]
-        if newest is not None and int(newest) > record.publication.number:
-            return None
+    newest = last_publication_number(con)
+    if newest is not None and newest > record.publication.number:
+        return None
     how = (
         f"promoted from environment {record.event.get('environment')}"
         if record.event.get("kind") == "promote"
@@ -186,10 +193,7 @@ def describe(settings: Settings) -> str:
 
 def _next_number(con: duckdb.DuckDBPyConnection, store: Path, records: list[Record]) -> int:
     """One more than any publication the warehouse, the records or a file in the store knows."""
-    floor = 0
-    if table_exists(con, "observability", "publications") and _has_numbers(con):
-        floor = int(con.execute(f"select coalesce(max(number), 0) from {PUBLICATIONS}").fetchall()[0][0])
-    return next_number(store, records, floor=floor)
+    return next_number(store, records, floor=last_publication_number(con) or 0)
 
 
 def publish(

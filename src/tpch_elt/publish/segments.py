@@ -21,7 +21,8 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -233,6 +234,11 @@ def write_json(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return _replace_durably(partial, path)
+
+
+def _replace_durably(partial: Path, path: Path) -> Path:
+    """Sync `partial`, rename it over `path`, sync the folder: `path` is the old file or the new."""
     fsync(partial)
     os.replace(partial, path)
     fsync(path.parent)
@@ -295,15 +301,7 @@ def swap_catalog(
     point before the rename, the old catalog stays live (its record says
     so: `live_record` matches records to the catalog's inode).
     """
-    scratch = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    # A publisher killed half-way leaves its scratch catalog (and segments
-    # no catalog names, collected later); the caller holds the writer lock,
-    # so no other publisher is running.
-    for stale in target.parent.glob(f"{target.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
-    try:
-        write_catalog(scratch, store, segments, publication, warehouse=warehouse)
-        fsync(scratch)
+    with scratch_catalog(target, store, segments, publication, warehouse=warehouse) as scratch:
         if manifest is not None and manifest.is_file():
             save_manifest(store, publication.number, manifest)
         record = Record(publication, segments, scratch.stat().st_ino, event)
@@ -315,10 +313,29 @@ def swap_catalog(
                 record_file.unlink(missing_ok=True)  # this catalog never went live
             raise
         fsync(target.parent)
+    return record
+
+
+@contextmanager
+def scratch_catalog(
+    target: Path, store: Path, segments: list[Segment], publication: Publication, *, warehouse: Path
+) -> Iterator[Path]:
+    """A catalog naming `segments`, written and synced beside `target`, for the caller to rename over it.
+
+    Removed on the way out if it was not renamed. A writer killed half-way
+    leaves its scratch catalog; the caller holds the lock that serialises
+    writers of `target`, so any other scratch file is stale and goes first.
+    """
+    scratch = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    for stale in target.parent.glob(f"{target.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
+    try:
+        write_catalog(scratch, store, segments, publication, warehouse=warehouse)
+        fsync(scratch)
+        yield scratch
     finally:
         with contextlib.suppress(OSError):
             scratch.unlink(missing_ok=True)
-    return record
 
 
 def manifests_dir(store: Path) -> Path:
@@ -336,10 +353,7 @@ def save_manifest(store: Path, number: int, manifest: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     shutil.copyfile(manifest, partial)
-    fsync(partial)
-    os.replace(partial, path)
-    fsync(path.parent)
-    return path
+    return _replace_durably(partial, path)
 
 
 def pins_dir(store: Path) -> Path:

@@ -9,27 +9,18 @@ from markupsafe import Markup
 
 from tpch_elt import __version__
 from tpch_elt.environments.diff import Diff, MartDiff
-from tpch_elt.errors import PipelineError
 from tpch_elt.reports.html import html_table, render
+from tpch_elt.reports.pages import write_atomically
 
 
 def write_diff(diff: Diff, directory: Path) -> tuple[Path, Path]:
     """`diff-<against>.json`, `.html` and `.md` (for a CI job summary) in `directory`; the first two's paths."""
     stem = f"diff-{diff.against}"
     json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
-    try:
-        _write(json_path, diff.to_json())
-        _write(html_path, page(diff))
-        _write(directory / f"{stem}.md", markdown(diff))
-    except OSError as exc:
-        raise PipelineError(f"cannot write the diff to {directory}: {exc.strerror}") from exc
+    write_atomically(json_path, diff.to_json())
+    write_atomically(html_path, page(diff))
+    write_atomically(directory / f"{stem}.md", markdown(diff))
     return json_path, html_path
-
-
-def _write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 def page(diff: Diff) -> str:

@@ -81,7 +81,7 @@ class _Run:
         return render(template, title=title, subtitle=subtitle, nav=self.nav, version=__version__, **context)
 
 
-def _write_atomically(path: Path, text: str) -> int:
+def write_atomically(path: Path, text: str) -> int:
     data = text.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target, then renamed over it: a reader never sees a
@@ -163,7 +163,7 @@ def _keep_earlier(run: _Run, page: Page) -> WrittenPage:
     reason = f"{run.sources[page.reads].name} is held by another process ({who})"
     if not path.is_file():
         html = run.document("unavailable.html", page.title, f"Not rendered {run.generated}", reason=reason)
-        _write_atomically(path, html)
+        write_atomically(path, html)
     return WrittenPage(page.title, path, path.stat().st_size, reason)
 
 
@@ -179,7 +179,7 @@ def _write_page(run: _Run, page: Page, con: duckdb.DuckDBPyConnection) -> Writte
     # A page's render returns HTML (Page): inserted as it is.
     html = run.document("document.html", page.title, subtitle, content=Markup(content))
     path = run.out_dir / page.filename
-    return WrittenPage(page.title, path, _write_atomically(path, html))
+    return WrittenPage(page.title, path, write_atomically(path, html))
 
 
 def _index(run: _Run, written: Sequence[WrittenPage], pages: Sequence[Page], source: str) -> Path:
@@ -202,7 +202,7 @@ def _index(run: _Run, written: Sequence[WrittenPage], pages: Sequence[Page], sou
         pages=listed,
     )
     index = run.out_dir / INDEX_FILE
-    _write_atomically(index, html)
+    write_atomically(index, html)
     return index
 
 
