@@ -511,6 +511,28 @@ def _wait_for_state(
     )
 
 
+def _wait_until_the_pause_is_reported(server: Server, dag_id: str, run_id: str, task_id: str) -> None:
+    """Wait for the scheduler to receive the executor's event of the process that paused the task.
+
+    Airflow 3.3 with the LocalExecutor: a response that lands before that
+    event (within about half a second of the pause; no person is that
+    quick, this test is) re-queues the task, and the late "success" event
+    of the pausing process then fails it ("finished with state success,
+    but the task instance's state attribute is queued").
+    """
+    event = (
+        "Received executor event with state success for task instance "
+        f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}'"
+    )
+    log = server.home / "run" / "scheduler.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if log.is_file() and event in log.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the scheduler never reported the pause of {dag_id}.{task_id} in {log}")
+
+
 def test_an_environment_is_promoted_through_the_ui_only_after_its_diff_is_approved(
     airflow_server: Server,
 ) -> None:
@@ -540,6 +562,7 @@ def test_an_environment_is_promoted_through_the_ui_only_after_its_diff_is_approv
     )
     run_id = run["dag_run_id"]
     _wait_for_state(server, token, PROMOTE_DAG_ID, run_id, "approve", {"awaiting_input", "deferred"})
+    _wait_until_the_pause_is_reported(server, PROMOTE_DAG_ID, run_id, "approve")
     # waiting for a person: nothing promoted yet, and the diff is what the approver reads
     assert live_record(catalog, store) == before
     detail = _api(
