@@ -1,7 +1,7 @@
 """The dbt project stays portable to Snowflake: checked statically, in milliseconds.
 
 Model, test and macro SQL and the SQL inside YAML tests contain no
-DuckDB-only construct outside the DuckDB/default branch of an
+DuckDB-only construct outside the DuckDB, Snowflake or default branch of an
 `adapter.dispatch` macro; every dispatched macro has a Snowflake
 implementation; the `snowflake` profile and the loader take every
 credential from the environment. The whole project on the fakesnow
@@ -142,6 +142,12 @@ FORBIDDEN: tuple[Construct, ...] = (
     ),
     _c("now()/today()", r"\b(now|today)\s*\(\s*\)", "select now()", "current_timestamp"),
     _c(
+        "LOG/LOG2/LOG10 (DuckDB's one-argument log is base 10; Snowflake's LOG needs a base)",
+        r"\blog(2|10)?\s*\(",
+        "select sum(p * log(p / q))",
+        "ln(x), or ln(x) / ln(base)",
+    ),
+    _c(
         "DuckDB-only types",
         r"\b(hugeint|uhugeint|ubigint|uinteger|usmallint|utinyint|int128|"
         r"timestamptz|blob)\b",
@@ -170,8 +176,10 @@ _LINE_COMMENT = re.compile(r"--[^\n]*")
 _STRING = re.compile(r"'(?:[^']|'')*'")
 # A dispatch implementation for DuckDB may use DuckDB-only SQL, and so may a
 # `default__` one that has a `snowflake__` sibling (Snowflake never runs it).
+# A `snowflake__` one is Snowflake's own SQL (e.g. `percentile_cont(q) within
+# group`, which the pattern for quantiles would flag): DuckDB never runs it.
 _DISPATCH_IMPL = re.compile(
-    r"\{%-?\s*macro\s+(default|duckdb)__(\w+)\s*\(.*?\{%-?\s*endmacro\s*-?%\}", re.DOTALL
+    r"\{%-?\s*macro\s+(default|duckdb|snowflake)__(\w+)\s*\(.*?\{%-?\s*endmacro\s*-?%\}", re.DOTALL
 )
 
 
@@ -188,7 +196,7 @@ def scannable_sql(text: str, snowflake_impls: frozenset[str] = frozenset()) -> s
 
     def exempt(match: re.Match[str]) -> str:
         kind, name = match.group(1), match.group(2)
-        if kind == "duckdb" or name in snowflake_impls:
+        if kind in ("duckdb", "snowflake") or name in snowflake_impls:
             return _blank(match)
         return match.group(0)
 
@@ -269,6 +277,7 @@ def test_scanner_catches_each_duckdb_only_construct(construct: Construct) -> Non
     # or a string literal
     exempt = (
         "{% macro duckdb__thing() %}" + construct.example + "{% endmacro %}\n"
+        "{% macro snowflake__thing() %}" + construct.example + "{% endmacro %}\n"
         "-- " + construct.example + "\n"
         "select '" + construct.example.replace("'", "''") + "' as text\n"
     )
