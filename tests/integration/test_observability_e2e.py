@@ -215,6 +215,44 @@ def test_a_clean_history_records_every_invocation_and_passes(timeline: Timeline)
     assert snapshots >= 8 + 26
 
 
+def test_every_build_records_the_profiled_cost_of_each_table_model(timeline: Timeline) -> None:
+    """DuckDB's profiler, per model statement (tpch_elt.observability.cost), in every build."""
+    t = timeline
+    for step in ("initial", "batch1", "fewer_orders"):
+        inv = t.invocation[step]
+        tables = {
+            name
+            for (name,) in t.rows(
+                "select name from observability.model_runs where invocation_id = ? and status = 'success' "
+                "and materialized in ('table', 'incremental')",
+                [inv],
+            )
+        }
+        costs = {
+            row[0]: row[1:]
+            for row in t.rows(
+                "select name, statements, seconds, rows_read, rows_written, bytes_scanned, peak_memory "
+                "from observability.model_costs where invocation_id = ? and source = 'duckdb_profiler'",
+                [inv],
+            )
+        }
+        assert tables and set(costs) == tables, step
+        assert all(c[0] >= 1 and c[1] > 0 and c[5] > 0 for c in costs.values()), step
+        assert sum(c[3] for c in costs.values()) > 0 and sum(c[4] for c in costs.values()) > 0, step
+    # An increment writes exactly its batch's new orders into stg_fct_orders (the temporary
+    # table of new rows it builds first is read, not counted as written).
+    for step, batch in (("batch1", 1), ("fewer_orders", 6)):
+        written = t.rows(
+            "select rows_written from observability.model_costs where invocation_id = ? and name = 'stg_fct_orders'",
+            [t.invocation[step]],
+        )[0][0]
+        assert written == t.rows("select count(*) from raw.orders where _batch_id = ?", [batch])[0][0]
+    # Profiles are removed once recorded; the page shows the section.
+    profiles = t.data_dir / "dbt" / "target" / "profiles"
+    assert not profiles.exists() or not any(profiles.iterdir())
+    assert 'id="cost"' in (t.data_dir / "reports" / "observability.html").read_text()
+
+
 def test_a_batch_with_60_percent_fewer_orders_is_a_volume_anomaly_only(timeline: Timeline) -> None:
     t = timeline
     flagged = t.flagged("fewer_orders")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -294,6 +295,17 @@ def test_dbt_build_runs_every_model_and_data_test_on_snowflake(
     assert models and tests
     assert {uid: statuses.get(uid) for uid in models} == dict.fromkeys(models, "success")
     assert {uid: statuses.get(uid) for uid in tests} == dict.fromkeys(tests, "pass")
+
+
+@pytest.mark.snowflake
+def test_every_model_runs_under_its_json_query_tag(emulated_build: EmulatedBuild, emulator: Emulator) -> None:
+    """Cost per model on Snowflake (dbt_project/macros/query_tag.sql): each node's statements
+    carry its unique id and the invocation id. The emulator accepts the tag as a no-op (it keeps
+    no query history), so the tags are read from dbt's debug log."""
+    log = "".join(p.read_text(errors="replace") for p in sorted((emulator.work / "logs").glob("dbt.log*")))
+    tags = [json.loads(tag) for tag in re.findall(r"alter session set query_tag = '(\{.*?\})'", log)]
+    tagged = {tag["unique_id"] for tag in tags if tag["app"] == "tpch-elt" and tag["invocation_id"]}
+    assert _manifest_nodes(emulator, "model") <= tagged
 
 
 @pytest.mark.snowflake

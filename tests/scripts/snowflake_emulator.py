@@ -164,6 +164,27 @@ def run_reach(args: argparse.Namespace) -> dict[str, Any]:
     return {"success": True, "refused": None}
 
 
+def _accept_query_tags(transforms: Any) -> None:
+    """Emulator gap, not a Snowflake behaviour: fakesnow rejects `ALTER SESSION SET/UNSET
+    QUERY_TAG` (NotImplementedError), which the project's `set_query_tag` macro runs for every
+    dbt node on Snowflake (dbt_project/macros/query_tag.sql). fakesnow keeps no query history,
+    so a tag would have nowhere to go: the statement is accepted as a no-op. The credits SQL
+    is checked against a stand-in QUERY_HISTORY table instead
+    (tests/integration/test_snowflake_cost_emulated.py)."""
+    from sqlglot import exp
+
+    original = transforms.alter_session
+
+    def alter_session(expression: Any) -> Any:
+        if isinstance(expression, exp.Alter) and expression.kind == "SESSION":
+            names = {ident.this.upper() for ident in expression.find_all(exp.Identifier)}
+            if names == {"QUERY_TAG"}:
+                return transforms.SUCCESS_NOP.copy()
+        return original(expression)
+
+    transforms.alter_session = alter_session
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db-path", required=True, help="directory of the emulated databases")
@@ -218,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             "this fakesnow keeps SUM(NUMBER) exact and update tests/scripts/snowflake_emulator.py"
         )
     fakesnow.transforms.numeric_agg_implicit_cast = lambda expression: expression
+    _accept_query_tags(fakesnow.transforms)
 
     Path(args.db_path).mkdir(parents=True, exist_ok=True)
     step = {"load": run_load, "dbt": run_dbt, "query": run_query, "reach": run_reach}[args.step]

@@ -9,6 +9,7 @@ import typer
 
 from tpch_elt import __version__
 from tpch_elt.cli import output, steps
+from tpch_elt.cli.cost import cost as cost_command
 from tpch_elt.cli.env import env_app
 from tpch_elt.extract.generate import parse_scale_factor
 from tpch_elt.observability.alerts import SUPPRESS_ENV, WEBHOOK_ENV
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(env_app, name="env")
+app.command(name="cost")(cost_command)
 
 
 ScaleFactor = typer.Option(

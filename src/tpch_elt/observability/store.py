@@ -16,6 +16,8 @@ invocation again changes nothing):
     schema_snapshots   columns and types of every source and model, per build
     manifest_nodes     sources, models and exposures with lineage, docs and test
                        coverage, per build (the report reads them)
+    model_costs        per build and model: seconds, rows and bytes read and written, peak
+                       memory (DuckDB's profiler) or credits (Snowflake's query history)
 
 Recording a dbt invocation (`tpch_elt.observability.record`), measuring
 tables (`tpch_elt.observability.metrics`) and an Airflow-orchestrated run
@@ -225,6 +227,27 @@ DDL = (
         status varchar not null,
         channels varchar,
         error varchar
+    )
+    """,
+    f"""
+    create table if not exists {SCHEMA}.model_costs (
+        invocation_id varchar not null,
+        unique_id varchar not null,
+        name varchar,
+        source varchar not null,
+        statements integer,
+        seconds double,
+        cpu_seconds double,
+        rows_read bigint,
+        rows_written bigint,
+        bytes_read bigint,
+        bytes_scanned bigint,
+        bytes_written bigint,
+        peak_memory bigint,
+        credits double,
+        warehouse_size varchar,
+        recorded_at timestamp not null,
+        primary key (invocation_id, unique_id, source)
     )
     """,
 )

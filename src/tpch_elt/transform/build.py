@@ -12,6 +12,7 @@ from typing import Any
 from tpch_elt.errors import PipelineError
 from tpch_elt.load.full_load import RAW_SCHEMA
 from tpch_elt.observability.artifacts import artifact_from_result, read_json
+from tpch_elt.observability.cost import build_profiles, record_model_costs
 from tpch_elt.observability.record import record_dbt_invocation
 from tpch_elt.publish.plan import MART_SCHEMA, plan_publication
 from tpch_elt.publish.publication import last_published_batch, latest, publish, swapped_since_built
@@ -209,7 +210,8 @@ def _build(
     with dbt_environment(env):
         started = time.perf_counter()
         manifest = parsed_manifest(settings, dbt_vars)
-        result = invoke(args, [ProgressCallback(on_node)], manifest=manifest)
+        with build_profiles(settings) as profiles:  # cost per model (observability.cost)
+            result = invoke(args, [ProgressCallback(on_node)], manifest=manifest)
         summary.build_seconds = time.perf_counter() - started
         if result.exception is not None and result.result is None:
             raise PipelineError(f"dbt build could not run: {result.exception}")
@@ -217,6 +219,7 @@ def _build(
         summary.success = bool(result.success)
         summary.invocation_id = _invocation_id(result)
         record_dbt_invocation(settings, result)  # observability; warns, never raises
+        record_model_costs(settings, result, summary.invocation_id, profiles)  # the same
         if freshness:
             _check_freshness(settings, summary, select, dbt_vars, manifest)
         # Publish last: a source that fails its freshness check (error
