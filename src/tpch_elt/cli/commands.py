@@ -11,6 +11,7 @@ from tpch_elt import __version__
 from tpch_elt.cli import output, steps
 from tpch_elt.cli.cost import cost as cost_command
 from tpch_elt.cli.env import env_app
+from tpch_elt.cli.sla import sla as sla_command
 from tpch_elt.extract.generate import parse_scale_factor
 from tpch_elt.observability.alerts import SUPPRESS_ENV, WEBHOOK_ENV
 from tpch_elt.pipeline import RunOptions, fail_on_anomalies
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(env_app, name="env")
 app.command(name="cost")(cost_command)
+app.command(name="sla")(sla_command)
 
 
 ScaleFactor = typer.Option(

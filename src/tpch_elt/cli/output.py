@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tpch_elt.errors import PipelineError
+from tpch_elt.errors import printable as printable  # re-exported: output.printable
 from tpch_elt.load.ingest import IngestResult
 from tpch_elt.publish.publication import published_rows
 from tpch_elt.publish.segments import published_path
@@ -34,24 +34,6 @@ err_console = Console(stderr=True)
 
 
 T = TypeVar("T")
-
-
-# What a terminal would act on instead of show: C0/C1 controls (ESC starts
-# escape sequences), DEL, line separators, bidi overrides and marks.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(value: object, *, lines: bool = False) -> str:
-    """`value` as text a terminal shows as is: every control character written as \\xNN
-    (newlines too, so an error stays one line, unless `lines`)."""
-    if lines:
-        return "\n".join(printable(line) for line in str(value).split("\n"))
-    return _CONTROL.sub(_visible, str(value))
 
 
 def safe(value: object, *, lines: bool = False) -> str:

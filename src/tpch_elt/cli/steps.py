@@ -266,6 +266,13 @@ def observe(
             f"  [{colour}]{output.safe(item.status)}[/] {output.safe(item.monitor)}: {output.safe(item.describe())}",
             highlight=False,
         )
+    for level in result.slos:
+        if level.state in ("at risk", "breached"):
+            colour = "red" if level.state == "breached" else "yellow"
+            output.console.print(
+                f"  [{colour}]SLA {level.state}[/] {output.safe(level.name)}: {output.safe(level.evidence)}",
+                highlight=False,
+            )
     if result.alert is not None and result.alert.error:
         output.err_console.print(
             f"[yellow]warning:[/] alert not delivered: {output.safe(result.alert.error)}", highlight=False

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from tpch_elt.observability.artifacts import Manifest, manifest_rows
+from tpch_elt.observability.sla import slo_rows
 from tpch_elt.observability.store import SCHEMA, insert_rows, relation_sql
 from tpch_elt.warehouse.sql import quote_ident
 
@@ -75,6 +76,7 @@ def record_measurements(
     insert_rows(con, "column_metrics", measured.column_rows)
     insert_rows(con, "schema_snapshots", measured.snapshot_rows)
     insert_rows(con, "manifest_nodes", manifest_rows(invocation_id, manifest))
+    insert_rows(con, "slos", slo_rows(invocation_id, manifest.nodes))
     return len(measured.table_rows)
 
 

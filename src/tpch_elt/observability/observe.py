@@ -3,8 +3,9 @@
 The history itself is recorded after every dbt invocation of `tpch-elt
 build` (`tpch_elt.observability.record`); `observe` optionally records the artifacts of
 a dbt run made elsewhere (`--artifacts DIR`), then evaluates every
-invocation it has not seen yet, oldest first (`tpch_elt.observability.detect`), and
-sends one grouped alert for their failures and anomalies
+invocation it has not seen yet, oldest first (`tpch_elt.observability.detect`),
+and where each freshness objective stands (`tpch_elt.observability.sla`), and
+sends one grouped alert for their failures, anomalies and breached SLAs
 (`tpch_elt.observability.alerts`). It is idempotent: a second `observe` with nothing new
 evaluates nothing and alerts nothing, and reports the latest build's
 verdicts again.
@@ -22,6 +23,7 @@ from tpch_elt.errors import PipelineError
 from tpch_elt.observability.alerts import AlertOutcome, AlertSettings, Incident, notify
 from tpch_elt.observability.detect import Result, detect_pending, pending_invocations, stored_results
 from tpch_elt.observability.record import RecordOutcome, record_artifacts_dir
+from tpch_elt.observability.sla import State, current_states, import_journal
 from tpch_elt.observability.store import SCHEMA, ensure_schema, utc_now
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse.connection import connect
@@ -38,6 +40,8 @@ class ObserveResult:
     results: list[Result] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     alert: AlertOutcome | None = None
+    # Where each freshness objective stands (tpch_elt.observability.sla).
+    slos: list[State] = field(default_factory=list)
 
     @property
     def failing(self) -> list[Result]:
@@ -189,8 +193,13 @@ def observe(
             ):
                 judged = latest_build_results(con)
             result.results = judged
-            result.incidents = incidents + anomaly_incidents(
-                [r for results in result.evaluated.values() for r in results]
+            # Deadline misses Airflow reported while a run held the warehouse.
+            import_journal(con, settings)
+            result.slos = current_states(con, settings, utc_now())
+            result.incidents = (
+                incidents
+                + anomaly_incidents([r for results in result.evaluated.values() for r in results])
+                + [state.incident for state in result.slos if state.incident is not None]
             )
             if result.incidents:
                 result.alert = notify(

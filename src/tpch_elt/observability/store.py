@@ -18,6 +18,7 @@ invocation again changes nothing):
                        coverage, per build (the report reads them)
     model_costs        per build and model: seconds, rows and bytes read and written, peak
                        memory (DuckDB's profiler) or credits (Snowflake's query history)
+    slos               per build, each model's service-level objective (dbt `meta.sla`)
 
 Recording a dbt invocation (`tpch_elt.observability.record`), measuring
 tables (`tpch_elt.observability.metrics`) and an Airflow-orchestrated run
@@ -182,6 +183,15 @@ DDL = (
         unit_test_count integer,
         depends_on json,
         anomaly_config json,
+        primary key (invocation_id, unique_id)
+    )
+    """,
+    f"""
+    create table if not exists {SCHEMA}.slos (
+        invocation_id varchar not null,
+        unique_id varchar not null,
+        name varchar,
+        config json,
         primary key (invocation_id, unique_id)
     )
     """,
