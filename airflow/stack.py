@@ -1,10 +1,11 @@
-"""Airflow for the `dbt_pipeline` DAG: prepare it, and run it on this machine.
+"""Airflow for the pipelines' DAGs (airflow/pipelines.yml): prepare it, and run it on this machine.
 
     python airflow/stack.py start [--port 8080] [--scale-factor 1]   # `make airflow`
     python airflow/stack.py stop                                      # `make airflow-stop`
     python airflow/stack.py status
     python airflow/stack.py prepare [--scale-factor SF] [--login USER:PASSWORD]
     python airflow/stack.py manifest
+    python airflow/stack.py batch-landed [--url URL] [--login USER:PASSWORD] [--batch N]
     eval "$(python airflow/stack.py env)"   # then `airflow ...` talks to the native instance
 
 `prepare` is what any Airflow needs before it runs the DAG, and it is the
@@ -15,6 +16,12 @@ pool `duckdb_warehouse`, produce the dbt manifest the DAG renders from
 login, and on the `prod` target generate, load and build a warehouse with
 held-back arrival batches when there is none, so the first DAG run has a
 batch to ingest. Every step is idempotent.
+
+`batch-landed` tells Airflow that an arrival batch landed: an event on the
+asset `tpch_elt_batch_landed` (REST API v2, `POST /api/v2/assets/events`),
+which starts a run of every pipeline that lists the asset (`dbt_pipeline`)
+without waiting for its schedule. Whatever lands batches runs it (or makes
+the same two API calls).
 
 `start` runs the four Airflow 3 components (api-server, scheduler,
 dag-processor, triggerer) as background processes with AIRFLOW_HOME in
@@ -37,8 +44,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,13 +56,15 @@ REPO = Path(__file__).resolve().parents[1]
 # with the system Python, which imports them from the repository's src/.
 if importlib.util.find_spec("tpch_elt") is None:
     sys.path.insert(0, str(REPO / "src"))
-from tpch_elt.orchestration import DAG_ID, WAREHOUSE_POOL  # noqa: E402
+from tpch_elt.orchestration import BATCH_LANDED_ASSET, DAG_ID, WAREHOUSE_POOL  # noqa: E402
 from tpch_elt.orchestration.manifest import manifest_is_stale, manifest_location  # noqa: E402
 from tpch_elt.settings import PROJECT_DIR_VAR, Settings  # noqa: E402
 from tpch_elt.transform.dbt import common_dbt_args  # noqa: E402
 
 AIRFLOW_DIR = REPO / "airflow"
 DAGS_DIR = AIRFLOW_DIR / "dags"
+# The one DAG file: a DAG per pipeline of airflow/pipelines.yml.
+DAG_FILE_NAME = "pipelines.py"
 SHARED_ENV_FILE = AIRFLOW_DIR / "airflow.env"
 DEFAULT_MANIFEST = AIRFLOW_DIR / "dbt_target" / "manifest.json"
 DEFAULT_HOME = REPO / ".airflow"
@@ -359,6 +369,43 @@ def token(base_url: str, username: str, password: str) -> str:
         return str(json.loads(response.read())["access_token"])
 
 
+def batch_landed(
+    base_url: str, login: str, *, asset: str = BATCH_LANDED_ASSET, batch: int | None = None
+) -> int:
+    """Record an event on the asset `asset` through the REST API; returns the event's id."""
+    user, sep, password = login.partition(":")
+    if not sep or not user or not password:
+        raise StackError("--login must be USER:PASSWORD (a user, a colon, a non-empty password)")
+    try:
+        jwt = token(base_url, user, password)
+        query = urllib.parse.urlencode({"name_pattern": asset, "limit": 100})
+        found = [
+            a for a in _get_json(f"{base_url}/api/v2/assets?{query}", jwt)["assets"] if a["name"] == asset
+        ]
+        if not found:
+            raise StackError(
+                f"Airflow at {base_url} knows no asset {asset!r}: no parsed pipeline lists it under "
+                "`assets:` in airflow/pipelines.yml (is the DAG file parsed without import errors?)"
+            )
+        body = {"asset_id": found[0]["id"], "extra": {} if batch is None else {"batch_id": batch}}
+        request = urllib.request.Request(
+            f"{base_url}/api/v2/assets/events",
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {jwt}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(json.loads(response.read())["id"])
+    except urllib.error.HTTPError as exc:
+        raise StackError(
+            f"Airflow at {base_url} refused the asset event: HTTP {exc.code} {exc.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise StackError(
+            f"Airflow is not reachable at {base_url} ({exc}): start it (`make airflow`)"
+        ) from None
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -370,7 +417,7 @@ def _raise_import_errors(native: Native, jwt: str) -> None:
     """A DAG file that does not import never registers: say why instead of waiting."""
     errors = _get_json(f"{native.url}/api/v2/importErrors", jwt).get("import_errors", [])
     for error in errors:
-        if error.get("filename", "").endswith("dbt_pipeline.py"):
+        if error.get("filename", "").endswith(DAG_FILE_NAME):
             reason = (error.get("stack_trace") or "").strip().splitlines()[-1:] or ["unknown"]
             raise StackError(f"the DAG file {error['filename']} does not import: {reason[0]}")
 
@@ -416,6 +463,13 @@ def wait_until_ready(
     )
 
 
+def pipeline_names(env: Mapping[str, str]) -> list[str]:
+    """The DAG ids of the pipelines the DAG file reads (airflow/pipelines.yml or TPCH_ELT_PIPELINES)."""
+    from tpch_elt.orchestration.pipelines import load_pipelines, pipelines_path
+
+    return [p.name for p in load_pipelines(pipelines_path(AIRFLOW_DIR / "pipelines.yml", env))]
+
+
 def start(native: Native, *, scale_factor: str, batches: int, login: str, timeout: float) -> None:
     already = running(native)
     if already:
@@ -459,7 +513,9 @@ def start(native: Native, *, scale_factor: str, batches: int, login: str, timeou
     user, _, password = login.partition(":")
     print(
         f"Airflow is up: http://localhost:{native.port} (login {user} / {password}, local use only)\n"
-        f"  DAG {DAG_ID} is unpaused: it runs every 4 hours; trigger it now with the ▶ button\n"
+        f"  DAG {DAG_ID} is unpaused: it runs every 4 hours and when a batch lands "
+        f"(`python airflow/stack.py batch-landed`); trigger it now with the ▶ button\n"
+        f"  the pipelines (their DAGs): {', '.join(pipeline_names(env))}\n"
         f"  logs: {native.run_dir}/*.log, task logs: {native.home / 'logs'}\n"
         f"  stop: make airflow-stop"
     )
@@ -537,16 +593,33 @@ def _parser() -> argparse.ArgumentParser:
     warehouse_options(sub)
     sub.add_argument("--login", help="set a SimpleAuthManager USER:PASSWORD (local use only)")
     commands.add_parser("manifest", help="dbt parse into airflow/dbt_target when the project changed")
+    sub = commands.add_parser(
+        "batch-landed", help=f"an event on the asset {BATCH_LANDED_ASSET}: dbt_pipeline runs now"
+    )
+    sub.add_argument("--url", default="http://localhost:8080", help="the Airflow API server")
+    sub.add_argument("--login", default="airflow:airflow", help="USER:PASSWORD for its REST API")
+    sub.add_argument("--batch", type=int, help="the batch's id, kept in the event's extra")
     return parser
+
+
+def announce_batch(args: argparse.Namespace) -> None:
+    event = batch_landed(args.url.rstrip("/"), args.login, batch=args.batch)
+    print(f"asset event {event} on {BATCH_LANDED_ASSET}: the pipelines listing it run now")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The commands that need no native instance.
+    without_native: dict[str, Callable[[], object]] = {
+        "prepare": lambda: prepare(
+            os.environ, scale_factor=args.scale_factor, batches=args.batches, login=args.login
+        ),
+        "manifest": lambda: ensure_manifest(os.environ),
+        "batch-landed": lambda: announce_batch(args),
+    }
     try:
-        if args.command == "prepare":
-            prepare(os.environ, scale_factor=args.scale_factor, batches=args.batches, login=args.login)
-        elif args.command == "manifest":
-            ensure_manifest(os.environ)
+        if args.command in without_native:
+            without_native[args.command]()
         else:
             native = Native(
                 home=args.home.resolve(), port=args.port, db_url=args.db_url, data_dir=args.data_dir

@@ -21,8 +21,9 @@ batch from the same warehouse:
    AIRFLOW_BENCH_DB_URL names another), with a fresh AIRFLOW_HOME and the
    cron schedule off, and four runs of `dbt_pipeline` triggered through the
    REST API, each ingesting the next batch: a manual run plans as a
-   scheduled 4-hourly one does (incremental; only the 00:00 UTC run is the
-   daily sweep), without depending on the clock. The first fills Cosmos'
+   scheduled 4-hourly one does (incremental; the daily sweep is a DAG of
+   its own, `daily_sweep`, airflow/pipelines.yml), without depending on
+   the clock. The first fills Cosmos'
    partial-parse caches, which a deployment does once, as the CLI's
    warm-up build fills dbt's (its time is printed too); the median of the
    next three is the DAG's figure, the mean of two CLI increments the

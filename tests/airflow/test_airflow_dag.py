@@ -1,12 +1,14 @@
-"""The `dbt_pipeline` DAG as Airflow parses it: integrity, schedule, graph, pools.
+"""The pipelines' DAGs as Airflow parses them: integrity, schedule, graph, pools, deadlines.
 
-DagBag parses airflow/dags/dbt_pipeline.py exactly as the dag-processor does,
+DagBag parses airflow/dags/pipelines.py exactly as the dag-processor does,
 from a manifest `airflow/stack.py manifest` produced (here into a temporary
-directory, so a running `make airflow` is left alone).
+directory, so a running `make airflow` is left alone), with the pipelines
+of airflow/pipelines.yml (or of a file TPCH_ELT_PIPELINES names).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -17,14 +19,23 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from testkit.airflow import DAG_FILE, DAG_ID, LAYERS, WAREHOUSE_POOL, manifest_nodes, models_by_layer, stack
+from testkit.airflow import (
+    DAG_FILE,
+    DAG_ID,
+    LAYERS,
+    PIPELINES_FILE,
+    WAREHOUSE_POOL,
+    manifest_nodes,
+    models_by_layer,
+    stack,
+)
 
 
-def parse_dag(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
-    """(dag or None, import errors, seconds) for the DAG file under `env`."""
+def parse_dags(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
+    """(dags by id, import errors, seconds) for the DAG file under `env`."""
     from airflow.dag_processing.dagbag import DagBag
 
-    for key in ("TPCH_ELT_TARGET", "TPCH_ELT_DATA_DIR", "TPCH_ELT_WAREHOUSE"):
+    for key in ("TPCH_ELT_TARGET", "TPCH_ELT_DATA_DIR", "TPCH_ELT_WAREHOUSE", "TPCH_ELT_PIPELINES"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("TPCH_ELT_DBT_MANIFEST", str(manifest))
     for key, value in env.items():
@@ -32,15 +43,26 @@ def parse_dag(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
     started = time.perf_counter()
     bag = DagBag(dag_folder=str(DAG_FILE))
     seconds = time.perf_counter() - started
-    return bag.dags.get(DAG_ID), bag.import_errors, seconds
+    return bag.dags, bag.import_errors, seconds
+
+
+def parse_dag(manifest: Path, monkeypatch: pytest.MonkeyPatch, **env: str):
+    """(the dbt_pipeline DAG or None, import errors, seconds) for the DAG file under `env`."""
+    dags, errors, seconds = parse_dags(manifest, monkeypatch, **env)
+    return dags.get(DAG_ID), errors, seconds
 
 
 @pytest.fixture(scope="module")
-def dag(dbt_manifest: Path) -> Iterator:
+def dags(dbt_manifest: Path) -> Iterator[dict]:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        parsed, errors, _ = parse_dag(dbt_manifest, monkeypatch)
+        parsed, errors, _ = parse_dags(dbt_manifest, monkeypatch)
     assert errors == {}
     yield parsed
+
+
+@pytest.fixture(scope="module")
+def dag(dags: dict) -> Iterator:
+    yield dags[DAG_ID]
 
 
 def downstream_closure(dag, task_id: str) -> set[str]:
@@ -69,8 +91,12 @@ def test_dag_file_imports_without_errors_and_without_running_dbt(
     assert seconds < 15
 
 
-def test_runs_every_four_hours_one_run_at_a_time_with_retries(dag) -> None:
-    assert dag.timetable.expression == "0 */4 * * *"
+def test_runs_every_four_hours_or_when_a_batch_lands_one_run_at_a_time_with_retries(dag) -> None:
+    from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable
+
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable == CronTriggerTimetable("0 */4 * * *", timezone="UTC")
+    assert dag.timetable.asset_condition == Asset(name="tpch_elt_batch_landed")
     assert dag.start_date == datetime(2025, 1, 1, tzinfo=UTC)
     assert dag.catchup is False
     assert dag.max_active_runs == 1
@@ -282,19 +308,31 @@ def test_dbt_tasks_follow_the_clis_build_plan(dag) -> None:
             assert plan in task.select and "['select']" in task.select
 
 
-def test_the_daily_sweep_is_the_midnight_run_or_asked_for(dag) -> None:
+def test_the_daily_sweep_is_its_own_dag_with_full_tests_always_on(dags, dag) -> None:
+    """The sweep is `tpch-elt build --full-tests`: every run of daily_sweep, any run of dbt_pipeline asked for it."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from tpch_elt.orchestration.tasks import wants_full_tests
     from tpch_elt.transform.build import INCREMENTAL_SKIPS
 
     assert INCREMENTAL_SKIPS  # what incremental runs leave to the sweep
-    from tpch_elt.orchestration.tasks import is_daily_sweep as sweep
-
-    midnight = datetime(2026, 1, 2, 0, 0, tzinfo=UTC)
-    four = datetime(2026, 1, 2, 4, 0, tzinfo=UTC)
-    assert sweep("scheduled", midnight, False) is True
-    assert sweep("scheduled", four, False) is False
-    assert sweep("manual", midnight, False) is False
-    assert sweep("manual", None, True) is True
+    sweep = dags["daily_sweep"]
+    # dbt_pipeline: an increment unless a run is triggered with full_tests (no midnight rule)
     assert dag.params["full_tests"] is False
+    assert wants_full_tests(dict(dag.params)) is False
+    assert wants_full_tests({**dag.params, "full_tests": True}) is True
+    # daily_sweep: always, and a trigger cannot turn it off (the param accepts only true)
+    assert sweep.params["full_tests"] is True
+    assert wants_full_tests(dict(sweep.params)) is True
+    params = copy.deepcopy(sweep.params)
+    with pytest.raises(ParamValidationError, match="full_tests"):
+        params["full_tests"] = False
+    params["full_tests"] = True
+    assert params.validate() == {"full_tests": True}
+    # its path is the per-model one: no increment task to branch to
+    assert "increment" not in sweep.task_ids
+    assert sweep.get_task("plan_build").downstream_task_ids == {"source_tests"}
+    assert wants_full_tests(None) is False and wants_full_tests({"full_tests": "yes"}) is False
 
 
 def test_missing_manifest_is_a_one_line_actionable_import_error(
@@ -351,3 +389,111 @@ def test_the_promotion_dag_is_manual_and_promotes_only_after_an_approval(
     # a promotion waits for a running build (the warehouse's one slot), never fails on its lock
     assert dag.get_task("review").pool == dag.get_task("promote").pool == WAREHOUSE_POOL
     assert dag.params["environment"] == "dev" and dag.params["force"] is False
+
+
+# --- the pipelines of airflow/pipelines.yml ---------------------------------------------------
+
+
+def test_each_configured_pipeline_is_one_dag_of_its_shape(dags) -> None:
+    from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, DeadlineReference
+
+    from tpch_elt.orchestration.pipelines import REFERENCE_TABLES, load_pipelines
+
+    pipelines = load_pipelines(PIPELINES_FILE)
+    assert (
+        sorted(dags)
+        == sorted(p.name for p in pipelines)
+        == sorted([DAG_ID, "daily_sweep", "reference_reload"])
+    )
+    for pipeline in pipelines:
+        dag = dags[pipeline.name]
+        assert dag.description == pipeline.description
+        assert dag.owner == pipeline.owner and {t.owner for t in dag.tasks} == {pipeline.owner}
+        assert set(dag.tags) == set(pipeline.tags)
+        cron = CronTriggerTimetable(pipeline.schedule, timezone="UTC")
+        if pipeline.assets:
+            assert dag.timetable == AssetOrTimeSchedule(
+                timetable=cron, assets=Asset(name=pipeline.assets[0])
+            ), pipeline.name
+        else:
+            assert dag.timetable == cron, pipeline.name
+        # the run-duration deadline: the SLA after the run was queued, then the alert
+        (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+        assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+        assert alert.interval == pipeline.deadline
+        assert type(alert.callback).__name__ == "AsyncCallback"
+        assert alert.callback.path == "tpch_elt.orchestration.deadlines.missed_deadline"
+        assert alert.callback.kwargs == {"pipeline": pipeline.name, "sla": pipeline.sla}
+        # what runs first, then the build the plan chose, then publish, observe and report
+        roots = {task.task_id for task in dag.roots}
+        first = {"reload"} if pipeline.reload else {"ingest"} if pipeline.ingest else {"source_freshness"}
+        assert roots == first, pipeline.name
+        assert ("increment" in dag.task_ids) is (not pipeline.full_tests), pipeline.name
+        assert [task.task_id for task in dag.leaves] == ["report"]
+        assert {task.pool for task in dag.tasks} == {WAREHOUSE_POOL}
+        assert dag.max_active_runs == 1 and dag.catchup is False and dag.is_paused_upon_creation is False
+        assert len(downstream_closure(dag, next(iter(first)))) == len(dag.tasks) - 1
+    reload = dags["reference_reload"]
+    assert reload.get_task("reload").downstream_task_ids == {"source_freshness"}
+    assert list(reload.get_task("reload").op_args) == [list(REFERENCE_TABLES)]
+    # the sweep and the reload build every model, one task each, as dbt_pipeline's per-model path does
+    per_model = {t for t in dags[DAG_ID].task_ids if t.endswith("_model_build")}
+    assert per_model and all(
+        per_model == {t for t in dags[name].task_ids if t.endswith("_model_build")}
+        for name in ("daily_sweep", "reference_reload")
+    )
+
+
+def test_a_bad_pipeline_entry_is_the_dag_files_one_line_import_error(
+    dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "pipelines.yml"
+    config.write_text(
+        PIPELINES_FILE.read_text().replace("    sla: 3h\n", "    sla: 3 hours\n", 1), encoding="utf-8"
+    )
+    parsed, errors, _ = parse_dags(dbt_manifest, monkeypatch, TPCH_ELT_PIPELINES=str(config))
+    assert parsed == {}, "no pipeline's DAG is registered from a file with a bad entry"
+    (message,) = errors.values()
+    assert message.strip().splitlines()[-1] == (
+        f"tpch_elt.errors.PipelineError: {config}: pipeline 'daily_sweep': sla '3 hours' "
+        "is not a duration like 30m or 2h"
+    )
+
+
+def test_the_reference_reload_replaces_only_the_reference_tables(prepared_data: Path, tmp_path: Path) -> None:
+    """`tpch-elt load` semantics for six tables: landing files in, orders, line items and batches kept."""
+    import shutil
+
+    import duckdb
+
+    from tpch_elt.orchestration.reference import reload_reference
+    from tpch_elt.settings import Settings
+    from tpch_elt.transform.build import plan_build
+
+    # the warehouse and the landing files: no dbt runs here
+    data = tmp_path / "data"
+    shutil.copytree(prepared_data / "landing", data / "landing")
+    shutil.copy2(prepared_data / "warehouse.duckdb", data / "warehouse.duckdb")
+    settings = Settings(data_dir=data)
+
+    def raw_state() -> dict[str, tuple]:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            return {
+                table: con.execute(f"select count(*), max(_loaded_at) from raw.{table}").fetchone()
+                for table in ("nation", "customer", "partsupp", "orders", "lineitem")
+            } | {"_batches": tuple(con.execute("select * from raw._batches order by batch_id").fetchall())}
+
+    before = raw_state()
+    result = reload_reference(settings, ("nation", "customer", "partsupp"))
+    after = raw_state()
+    assert result.row_counts == {table: before[table][0] for table in ("nation", "customer", "partsupp")}
+    for table in ("nation", "customer", "partsupp"):
+        assert after[table][0] == before[table][0] and after[table][1] > before[table][1], table
+    for kept in ("orders", "lineitem", "_batches"):
+        assert after[kept] == before[kept], kept
+    # the next build is no full refresh: the incremental models still hold what raw holds
+    assert plan_build(settings, full_refresh=False, full_tests=True).full_refresh_reason is None
+    from tpch_elt.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="'orders' is not a reference table"):
+        reload_reference(settings, ("orders",))

@@ -8,6 +8,11 @@
 3. A real browser (Debian's Chromium through Playwright) logs into that UI
    as airflow/airflow and finds the DAG and its task groups; it may reach
    nothing but the Airflow under test.
+4. Deadlines, on that scheduler and triggerer: the pipelines of
+   airflow/pipelines.yml plus a probe pipeline with a 5 s SLA
+   (TPCH_ELT_PIPELINES); a probe run held back past its deadline raises
+   exactly one alert, and the REST-triggered run, which finishes within its
+   SLA, none.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -31,6 +37,7 @@ from testkit.airflow import (
     BATCHES,
     DAG_ID,
     LAYERS,
+    PIPELINES_FILE,
     REPO_ROOT,
     SCALE_FACTOR,
     STACK_FILE,
@@ -47,6 +54,17 @@ from tpch_elt.orchestration import PROMOTE_DAG_ID
 RUN_TIMEOUT = 1500  # seconds: 60 tasks, each a dbt process, on 2 busy cores
 SCREENSHOT = Path("/tmp/airflow_ui.png")
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+# A pipeline whose runs the test holds back past a 5 s deadline (never scheduled: no cron runs here).
+PROBE = "deadline_probe"
+PROBE_PIPELINE = f"""
+  - name: {PROBE}
+    description: "pytest: a run held back past its deadline"
+    schedule: "0 0 1 1 *"
+    full_tests: true
+    sla: 5s
+    owner: pytest
+    tags: [pytest]
+"""
 DONE_LINE = re.compile(r"Done\. PASS=\d+ WARN=\d+ ERROR=\d+ SKIP=\d+ NO-OP=\d+ TOTAL=(\d+)")
 MODEL_BUILT = re.compile(r"\d+ of \d+ OK created ")
 # The increment's build selects the marts' exposures too: dbt counts them, they do nothing.
@@ -215,6 +233,8 @@ def test_airflow_dags_test_runs_the_pipeline_end_to_end(
     print(f"airflow dags test {DAG_ID}: {time.perf_counter() - started:.0f} s")
     assert proc.returncode == 0, output[-4000:]
     assert re.search(r"DagRun Finished: dag_id=dbt_pipeline.*state=success", output), output[-4000:]
+    # Airflow 3.3.2's `dags test` fails on a DAG with a deadline (apache/airflow#73428): left out, said so
+    assert "the pipelines' deadlines are left out" in output
     assert_batch_one_reached_the_marts(data_dir, dbt_manifest)
     # An incremental run, planned as `tpch-elt build` plans it: one dbt task
     # builds the orders/line-item lineage, the row-level tests read the new
@@ -292,9 +312,12 @@ def airflow_server(
     data_dir = copy_data(prepared_data, tmp)
     home = tmp / "home"
     port = free_port()
+    pipelines = tmp / "pipelines.yml"
+    pipelines.write_text(PIPELINES_FILE.read_text() + PROBE_PIPELINE, encoding="utf-8")
     env = {
         **quiet_env(),
         "TPCH_ELT_DBT_MANIFEST": str(dbt_manifest),
+        "TPCH_ELT_PIPELINES": str(pipelines),
         # Runs come from the REST API only: no cron run competes with the one under test.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     }
@@ -378,6 +401,8 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
         {"logical_date": None, "conf": {"full_tests": True}, "note": "pytest"},
     )
     run_id = run["dag_run_id"]
+    # Its deadline (airflow/pipelines.yml: sla 2h), created with the run: 2 hours after it was queued.
+    assert _deadlines(server, DAG_ID, run_id) == [(timedelta(hours=2), False)]
     started = time.monotonic()
     while True:
         state = _api(server, "GET", f"/dags/{DAG_ID}/dagRuns/{run_id}", token)["state"]
@@ -420,6 +445,118 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
     log = _task_log(server, run_id, "mart.mart_orders_model_build")
     assert "--select" in log and "--exclude" not in log, log[-2000:]
     assert_the_run_was_observed_as_one_build(server.data_dir, known, run_id, ran)
+    # Finished within its SLA: Airflow dropped the deadline, so no alert will ever come for it.
+    assert _deadlines(server, DAG_ID, run_id) == []
+    assert [e for e in _deadline_alerts(server) if e.get("pipeline") == DAG_ID] == []
+
+
+def _deadlines(server: Server, dag_id: str, run_id: str) -> list[tuple]:
+    """(deadline - queued_at, missed) of each deadline Airflow keeps for the run."""
+    return _postgres(
+        "select d.deadline_time - r.queued_at, d.missed from deadline as d join dag_run as r "
+        f"on r.id = d.dagrun_id where r.dag_id = '{dag_id}' and r.run_id = '{run_id}'",
+        server.database,
+    )
+
+
+def _deadline_alerts(server: Server) -> list[dict]:
+    """What tpch_elt.observability.sla.alert_missed_deadline recorded, one JSON line per decision."""
+    journal = server.data_dir / "observability" / "deadline_alerts.jsonl"
+    if not journal.is_file():
+        return []
+    return [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+
+
+def test_a_run_held_back_past_its_deadline_raises_exactly_one_alert(airflow_server: Server) -> None:
+    """The probe's 5 s deadline passes while its run waits (its DAG paused, as behind a full queue):
+    the scheduler marks the miss, the triggerer runs the callback, the alert goes out once."""
+    server = airflow_server
+    token = stack().token(server.url, "airflow", "airflow")
+    started = time.monotonic()
+    _api(server, "PATCH", f"/dags/{PROBE}", token, {"is_paused": True})
+    run_id = _api(
+        server, "POST", f"/dags/{PROBE}/dagRuns", token, {"logical_date": None, "note": "pytest: late"}
+    )["dag_run_id"]
+    try:
+        assert _deadlines(server, PROBE, run_id) == [(timedelta(seconds=5), False)]
+        alerts: list[dict] = []
+        while time.monotonic() - started < 90 and not alerts:
+            time.sleep(1)
+            alerts = [e for e in _deadline_alerts(server) if e.get("pipeline") == PROBE]
+        waited = time.monotonic() - started
+        assert alerts, f"no deadline alert for {PROBE} {run_id} after {waited:.0f} s:\n" + _tail(
+            server.home / "run" / "triggerer.log"
+        )
+        time.sleep(3)  # the scheduler's next loops must not alert it again
+        alerts = [e for e in _deadline_alerts(server) if e.get("pipeline") == PROBE]
+        assert [(e["run_id"], e["status"]) for e in alerts] == [(run_id, "sent")], alerts
+        assert alerts[0]["incident_key"] == f"sla:deadline:{PROBE}"
+        assert _deadlines(server, PROBE, run_id) == [(timedelta(seconds=5), True)]
+        assert _api(server, "GET", f"/dags/{PROBE}/dagRuns/{run_id}", token)["state"] == "queued"
+        print(f"deadline alert {waited:.1f} s after the probe run was queued (SLA 5 s)")
+    finally:
+        request = urllib.request.Request(
+            f"{server.url}/api/v2/dags/{PROBE}/dagRuns/{run_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            method="DELETE",
+        )
+        urllib.request.urlopen(request, timeout=30).close()
+
+
+def test_a_landed_batch_is_announced_as_an_event_on_the_asset_the_increment_runs_on(
+    airflow_server: Server,
+) -> None:
+    """`python airflow/stack.py batch-landed`: the REST API's asset event, which dbt_pipeline is scheduled on.
+
+    The DAG is paused meanwhile: Airflow records the event but queues no run
+    (a run would ingest a batch the other tests expect pending).
+    """
+    from tpch_elt.orchestration import BATCH_LANDED_ASSET
+
+    server = airflow_server
+    token = stack().token(server.url, "airflow", "airflow")
+    (asset,) = [
+        a
+        for a in _api(server, "GET", f"/assets?name_pattern={BATCH_LANDED_ASSET}", token)["assets"]
+        if a["name"] == BATCH_LANDED_ASSET
+    ]
+    assert [dag["dag_id"] for dag in asset["scheduled_dags"]] == [DAG_ID]
+    _api(server, "PATCH", f"/dags/{DAG_ID}", token, {"is_paused": True})
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(STACK_FILE), "batch-landed", "--url", server.url, "--batch", "7"],
+            env=quiet_env(),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        event_id = int(re.search(r"asset event (\d+) on " + BATCH_LANDED_ASSET, proc.stdout).group(1))
+        events = _api(server, "GET", f"/assets/events?asset_id={asset['id']}", token)["asset_events"]
+        (event,) = [e for e in events if e["id"] == event_id]
+        assert event["extra"] == {"batch_id": 7, "from_rest_api": True}
+        # a wrong password is one line, no traceback
+        refused = subprocess.run(
+            [sys.executable, str(STACK_FILE), "batch-landed", "--url", server.url, "--login", "airflow:x"],
+            env=quiet_env(),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            f"error: Airflow at {server.url} refused the asset event: HTTP 401 Unauthorized"
+        ]
+    finally:
+        _api(server, "PATCH", f"/dags/{DAG_ID}", token, {"is_paused": False})
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
 
 
 def test_the_api_refuses_requests_without_a_valid_token(airflow_server: Server) -> None:

@@ -16,7 +16,8 @@ from tpch_elt.orchestration import WAREHOUSE_POOL as WAREHOUSE_POOL
 from tpch_elt.orchestration.graph import LAYERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO_ROOT / "airflow" / "dags" / "dbt_pipeline.py"
+DAG_FILE = REPO_ROOT / "airflow" / "dags" / "pipelines.py"
+PIPELINES_FILE = REPO_ROOT / "airflow" / "pipelines.yml"
 STACK_FILE = REPO_ROOT / "airflow" / "stack.py"
 # The warehouse the DAG runs on in the tests: SF 0.01, three arrival batches pending.
 SCALE_FACTOR = "0.01"

@@ -1,4 +1,4 @@
-"""What the Airflow DAG needs that is not wiring: names, the manifest's graph, task hooks, task bodies.
+"""What the Airflow DAGs need that is not wiring: names, the pipelines, the manifest's graph, task hooks, task bodies.
 
 Importable without Airflow (only the DAG file imports Airflow and Cosmos),
 so every decision here is unit-tested. This module itself imports nothing:
@@ -20,3 +20,8 @@ FRESHNESS_TASK_ID = "source_freshness"
 # The manually triggered DAG that promotes an environment to prod once a
 # person approved its diff (airflow/dags/promote_environment.py).
 PROMOTE_DAG_ID = "promote_environment"
+# The reference_reload pipeline's first task (airflow/pipelines.yml: reload).
+RELOAD_TASK_ID = "reload"
+# The asset an arrival batch's landing is announced on (REST API, `python
+# airflow/stack.py batch-landed`); pipelines list it under `assets:`.
+BATCH_LANDED_ASSET = "tpch_elt_batch_landed"

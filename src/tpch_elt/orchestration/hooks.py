@@ -22,8 +22,12 @@ def dag_settings() -> Settings:
 
 
 def run_invocation_id(dag_run: Any) -> str:
-    """The id a DAG run has in the observability history (and its publication)."""
-    return f"airflow {DAG_ID} {dag_run.run_id}"
+    """The id a DAG run has in the observability history (and its publication): its DAG and run ids.
+
+    Each pipeline is its own DAG (airflow/pipelines.yml), and two DAGs'
+    scheduled runs can share a run id.
+    """
+    return f"airflow {getattr(dag_run, 'dag_id', None) or DAG_ID} {dag_run.run_id}"
 
 
 def hold_warehouse(context: Any) -> None:
@@ -37,7 +41,8 @@ def hold_warehouse(context: Any) -> None:
     from tpch_elt.warehouse.lock import warehouse_lock
 
     held = ExitStack()
-    purpose = f"airflow {DAG_ID} {context['ti'].task_id}"
+    dag_id = getattr(context["ti"], "dag_id", None) or DAG_ID
+    purpose = f"airflow {dag_id} {context['ti'].task_id}"
     held.enter_context(warehouse_lock(dag_settings().warehouse_path, purpose))
     _held[context["ti"].task_id] = held
 

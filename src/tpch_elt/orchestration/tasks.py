@@ -8,7 +8,6 @@ tested without Airflow.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +45,22 @@ def ingest_next_batch(dag_run: Any) -> dict[str, Any]:
     return {"status": result.status, "batch_id": result.batch_id, "rows": result.rows}
 
 
-def is_daily_sweep(run_type: Any, logical_date: datetime | None, asked: bool) -> bool:
-    """The day's first scheduled run (00:00 UTC), or a run triggered with full_tests."""
-    scheduled = getattr(run_type, "value", run_type) == "scheduled"
-    return asked or (scheduled and logical_date is not None and logical_date.hour == 0)
+def wants_full_tests(params: dict[str, Any] | None) -> bool:
+    """`build --full-tests`: the run's `full_tests` param (always on in a pipeline with `full_tests: true`)."""
+    return (params or {}).get("full_tests") is True
 
 
 def plan_run(dag_run: Any, params: dict[str, Any] | None) -> RunPlan:
-    """The CLI's build plan, as `tpch-elt build` (or, daily, `build --full-tests`) makes it."""
+    """The CLI's build plan, as `tpch-elt build` (or `build --full-tests`) makes it for this run.
+
+    `params` are the run's: `full_tests` defaults to the pipeline's
+    `full_tests` (the daily sweep's is always on) and may be asked for when
+    triggering any other run.
+    """
     from tpch_elt.transform.build import INCREMENTAL_SELECT, INCREMENTAL_SKIPS
     from tpch_elt.transform.build import plan_build as make_plan
 
-    asked = bool((params or {}).get("full_tests"))
-    full_tests = is_daily_sweep(dag_run.run_type, dag_run.logical_date, asked)
+    full_tests = wants_full_tests(params)
     decided = make_plan(dag_settings(), full_refresh=False, full_tests=full_tests)
     if decided.full_refresh_reason:
         log.warning("full refresh: %s", decided.full_refresh_reason)
@@ -66,7 +68,9 @@ def plan_run(dag_run: Any, params: dict[str, Any] | None) -> RunPlan:
     log.info(
         "row-level tests on incremental models cover %s; %s",
         f"batches >= {decided.tests_from_batch}" if incremental else "all history",
-        f"skipped until the daily sweep: {' '.join(INCREMENTAL_SKIPS)}" if incremental else "nothing skipped",
+        f"skipped until the next full-tests run: {' '.join(INCREMENTAL_SKIPS)}"
+        if incremental
+        else "nothing skipped",
     )
     return {
         "tests_from_batch": str(decided.tests_from_batch) if incremental else "",
@@ -74,6 +78,27 @@ def plan_run(dag_run: Any, params: dict[str, Any] | None) -> RunPlan:
         "exclude": " ".join(INCREMENTAL_SKIPS) if incremental else "",
         "full_refresh": "true" if decided.full_refresh_reason else "false",
     }
+
+
+def reload_reference_tables(tables: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """Reload these raw reference tables from the landing files of the last full load (rows per table)."""
+    from tpch_elt.errors import PipelineError
+    from tpch_elt.orchestration.reference import reload_reference
+
+    settings = dag_settings()
+    if not settings.embedded:
+        raise PipelineError(
+            f"the reference reload runs on the embedded warehouse only, not on target {settings.target}: "
+            "reload Snowflake's RAW with `python -m tpch_elt.load.snowflake` instead"
+        )
+    result = reload_reference(settings, tuple(tables))
+    for table, rows in result.row_counts.items():
+        log.info("reloaded raw.%s: %d row(s)", table, rows)
+    for reason, rows in result.quarantined.items():
+        log.warning("quarantined %d row(s): %s", rows, reason)
+    for warning in result.warnings:
+        log.warning("%s", warning)
+    return result.row_counts
 
 
 def next_tasks(plan: RunPlan) -> list[str]:
@@ -135,7 +160,8 @@ def observe_run(manifest: Path, plan: RunPlan, dag_run: Any) -> dict[str, int]:
     if not settings.embedded or not enabled():
         log.info("observe: the observability history is kept on the prod target, when recording is on")
         return {}
-    with warehouse_lock(settings.warehouse_path, f"airflow {DAG_ID} observe"):
+    dag_id = getattr(dag_run, "dag_id", None) or DAG_ID
+    with warehouse_lock(settings.warehouse_path, f"airflow {dag_id} observe"):
         closed = close_run(
             settings,
             run_invocation_id(dag_run),

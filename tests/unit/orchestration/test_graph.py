@@ -1,5 +1,5 @@
-"""What the DAG reads off the dbt graph (tpch_elt.orchestration.graph), when a run is the daily sweep
-(tpch_elt.orchestration.tasks.is_daily_sweep) and which path a plan takes (next_tasks), on small
+"""What the DAG reads off the dbt graph (tpch_elt.orchestration.graph), when a run tests all history
+(tpch_elt.orchestration.tasks.wants_full_tests) and which path a plan takes (next_tasks), on small
 manifest-shaped dicts: no Airflow, no dbt.
 
 The graph: two staging models on their sources, an intermediate model on
@@ -9,14 +9,12 @@ dim_customer on stg_customers).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 import pytest
 
 from tpch_elt.orchestration.graph import cross_model_tests, layer_of
-from tpch_elt.orchestration.tasks import is_daily_sweep, next_tasks
+from tpch_elt.orchestration.tasks import next_tasks, wants_full_tests
 
 ORDERS_SOURCE = "source.tpch_elt.tpch.orders"
 CUSTOMER_SOURCE = "source.tpch_elt.tpch.customer"
@@ -129,37 +127,23 @@ def test_a_node_without_a_file_has_no_layer() -> None:
 # --- the daily sweep ------------------------------------------------------------------------------
 
 
-class RunType(Enum):
-    """Airflow's DagRunType: an enum whose value is the name."""
-
-    SCHEDULED = "scheduled"
-    MANUAL = "manual"
-
-
-def at(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 1, 2, hour, minute, tzinfo=UTC)
-
-
 @pytest.mark.parametrize(
-    ("run_type", "logical_date", "asked", "sweep"),
+    ("params", "full"),
     [
-        ("scheduled", at(0), False, True),
-        ("scheduled", at(0, 59), False, True),
-        ("scheduled", at(4), False, False),
-        ("scheduled", at(23, 59), False, False),
-        ("scheduled", None, False, False),
-        ("manual", at(0), False, False),
-        ("backfill", at(0), False, False),
-        ("manual", at(4), True, True),
-        ("manual", None, True, True),
-        (RunType.SCHEDULED, at(0), False, True),
-        (RunType.MANUAL, at(0), False, False),
+        ({"full_tests": True}, True),  # the daily sweep's param (always on), or a run asked for it
+        ({"full_tests": False}, False),
+        ({}, False),
+        (None, False),
+        # only the boolean the param's schema allows: no truthy text turns a sweep on
+        ({"full_tests": "false"}, False),
+        ({"full_tests": 1}, False),
     ],
 )
-def test_the_daily_sweep_is_the_scheduled_midnight_run_or_one_asked_for(
-    run_type: object, logical_date: datetime | None, asked: bool, sweep: bool
+def test_a_run_tests_all_history_when_its_full_tests_param_says_so(
+    params: dict[str, Any] | None, full: bool
 ) -> None:
-    assert is_daily_sweep(run_type, logical_date, asked) is sweep
+    """No clock rule: the sweep is its own pipeline (daily_sweep), whose runs all have full_tests."""
+    assert wants_full_tests(params) is full
 
 
 def test_an_incremental_plan_takes_the_one_task_path_and_a_sweep_the_per_model_path() -> None:
