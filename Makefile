@@ -30,7 +30,7 @@ help:
 	@echo "make test-e2e | test-airflow  one slower tier: tests/integration, tests/airflow (CI jobs)"
 	@echo "make ci-env STATE=DIR      CI for a pull request: the change as environment pr of DIR's prod: build, test, diff"
 	@echo "make ci-promote STATE=DIR  CI for main: the code as environment main of DIR's prod, promoted; DIR updated"
-	@echo "make bench [SCALE_FACTOR=1] [BENCH=incremental|run|bare|airflow|environments]  one benchmark of bench/README.md: full refresh vs one 1 % batch, tpch-elt run end to end, dbt vs the bare engine, a DAG run vs the CLI increment, env create/build/diff/promote/rollback"
+	@echo "make bench [SCALE_FACTOR=1] [BENCH=incremental|run|bare|airflow|environments|detection]  one benchmark of bench/README.md: full refresh vs one 1 % batch, tpch-elt run end to end, dbt vs the bare engine, a DAG run vs the CLI increment, env create/build/diff/promote/rollback, drift detection accuracy and cost"
 	@echo "make clean                 remove data/ and dbt artifacts (keeps .venv)"
 	@echo "make lock                  re-resolve the lock (requirements/*.txt) from pyproject.toml on PyPI, keeping pins it can"
 	@echo "make lock-upgrade          the same, every package at its newest release pyproject.toml allows"
@@ -150,7 +150,9 @@ clean:
 # vs one 1 % batch), BENCH=run (`tpch-elt run` end to end: time, memory,
 # disk per layer), BENCH=bare (dbt run/build vs the compiled SQL run bare),
 # BENCH=airflow (one run of the DAG `dbt_pipeline` vs the CLI's increment) or
-# BENCH=environments (env create, build, diff, promote, rollback).
+# BENCH=environments (env create, build, diff, promote, rollback) or
+# BENCH=detection (drift detectors on 300 batches with injected faults; their
+# cost against an increment at SF1).
 BENCH ?= incremental
 bench: $(BIN)/.installed
 	SCALE_FACTOR=$(SCALE_FACTOR) $(BIN)/python bench/$(BENCH).py

@@ -266,6 +266,15 @@ def observe(
             f"  [{colour}]{output.safe(item.status)}[/] {output.safe(item.monitor)}: {output.safe(item.describe())}",
             highlight=False,
         )
+    if result.batches:
+        drifted = [p for p in result.batches if p.status == "fail"]
+        output.console.print(
+            f"Judged {len(result.batches)} arrival batch(es) for drift: {len(drifted)} drifted",
+            highlight=False,
+        )
+        for profile in drifted:
+            for finding in (f for f in profile.findings if f.status == "fail"):
+                output.console.print(f"  [yellow]drift[/] {output.safe(finding.describe())}", highlight=False)
     for level in result.slos:
         if level.state in ("at risk", "breached"):
             colour = "red" if level.state == "breached" else "yellow"

@@ -67,7 +67,15 @@ class Thresholds:
 
 
 _THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
-_TABLE_KEYS = _THRESHOLD_KEYS | {"enabled", "volume", "freshness", "schema_changes", "column_metrics"}
+# `drift`: the arrival batches' drift checks (observability/drift.py reads and checks it).
+_TABLE_KEYS = _THRESHOLD_KEYS | {
+    "enabled",
+    "volume",
+    "freshness",
+    "schema_changes",
+    "column_metrics",
+    "drift",
+}
 _TABLE_KEYS |= set(COLUMN_METRICS)
 _COLUMN_KEYS = _THRESHOLD_KEYS | {"metrics"}
 

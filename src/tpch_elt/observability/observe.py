@@ -4,8 +4,9 @@ The history itself is recorded after every dbt invocation of `tpch-elt
 build` (`tpch_elt.observability.record`); `observe` optionally records the artifacts of
 a dbt run made elsewhere (`--artifacts DIR`), then evaluates every
 invocation it has not seen yet, oldest first (`tpch_elt.observability.detect`),
+judges every arrival batch not judged yet for drift (`tpch_elt.observability.drift`)
 and where each freshness objective stands (`tpch_elt.observability.sla`), and
-sends one grouped alert for their failures, anomalies and breached SLAs
+sends one grouped alert for their failures, anomalies, drift and breached SLAs
 (`tpch_elt.observability.alerts`). It is idempotent: a second `observe` with nothing new
 evaluates nothing and alerts nothing, and reports the latest build's
 verdicts again.
@@ -22,6 +23,7 @@ import duckdb
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability.alerts import AlertOutcome, AlertSettings, Incident, notify
 from tpch_elt.observability.detect import Result, detect_pending, pending_invocations, stored_results
+from tpch_elt.observability.drift import BatchProfile, evaluate_pending
 from tpch_elt.observability.record import RecordOutcome, record_artifacts_dir
 from tpch_elt.observability.sla import State, current_states, import_journal
 from tpch_elt.observability.store import SCHEMA, ensure_schema, utc_now
@@ -42,6 +44,8 @@ class ObserveResult:
     alert: AlertOutcome | None = None
     # Where each freshness objective stands (tpch_elt.observability.sla).
     slos: list[State] = field(default_factory=list)
+    # The arrival batches this call judged for drift, oldest first (tpch_elt.observability.drift).
+    batches: list[BatchProfile] = field(default_factory=list)
 
     @property
     def failing(self) -> list[Result]:
@@ -138,6 +142,16 @@ def anomaly_incidents(results: Sequence[Result]) -> list[Incident]:
     ]
 
 
+def drift_incidents(profiles: Sequence[BatchProfile]) -> list[Incident]:
+    """A warning per failed drift check: drift is for a person to look at, not a failed run."""
+    return [
+        Incident(finding.key, "drift", "warn", f"batch {profile.batch_id}", finding.describe())
+        for profile in profiles
+        for finding in profile.findings
+        if finding.status == "fail"
+    ]
+
+
 def latest_build_results(con: duckdb.DuckDBPyConnection) -> list[Result]:
     rows = con.execute(
         f"""
@@ -196,10 +210,12 @@ def observe(
             # Deadline misses Airflow reported while a run held the warehouse.
             import_journal(con, settings)
             result.slos = current_states(con, settings, utc_now())
+            result.batches = evaluate_pending(con, utc_now())
             result.incidents = (
                 incidents
                 + anomaly_incidents([r for results in result.evaluated.values() for r in results])
                 + [state.incident for state in result.slos if state.incident is not None]
+                + drift_incidents(result.batches)
             )
             if result.incidents:
                 result.alert = notify(

@@ -16,9 +16,12 @@ invocation again changes nothing):
     schema_snapshots   columns and types of every source and model, per build
     manifest_nodes     sources, models and exposures with lineage, docs and test
                        coverage, per build (the report reads them)
+    slos               per build, each model's service-level objective (dbt `meta.sla`)
+    batch_profiles     per arrival batch, its drift profile (the learned detector's features)
+                       and verdict
+    drift_results      per arrival batch, every drift check (observability.drift)
     model_costs        per build and model: seconds, rows and bytes read and written, peak
                        memory (DuckDB's profiler) or credits (Snowflake's query history)
-    slos               per build, each model's service-level objective (dbt `meta.sla`)
 
 Recording a dbt invocation (`tpch_elt.observability.record`), measuring
 tables (`tpch_elt.observability.metrics`) and an Airflow-orchestrated run
@@ -193,6 +196,31 @@ DDL = (
         name varchar,
         config json,
         primary key (invocation_id, unique_id)
+    )
+    """,
+    f"""
+    create table if not exists {SCHEMA}.batch_profiles (
+        batch_id integer not null,
+        landed_at timestamp not null,
+        status varchar not null,
+        features json,
+        evaluated_at timestamp not null,
+        primary key (batch_id, landed_at)
+    )
+    """,
+    f"""
+    create table if not exists {SCHEMA}.drift_results (
+        batch_id integer not null,
+        landed_at timestamp not null,
+        relation varchar not null,
+        column_name varchar not null,
+        detector varchar not null,
+        metric varchar not null,
+        value double,
+        threshold double,
+        status varchar not null,
+        detail varchar,
+        evaluated_at timestamp not null
     )
     """,
     f"""

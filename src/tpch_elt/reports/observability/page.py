@@ -11,7 +11,7 @@ from tpch_elt.observability.detect import Result
 from tpch_elt.observability.store import SCHEMA
 from tpch_elt.reports.charts import lineage_svg
 from tpch_elt.reports.html import render as render_template
-from tpch_elt.reports.observability import checks, cost, runs
+from tpch_elt.reports.observability import checks, cost, runs, service
 from tpch_elt.reports.observability.common import Con, Row, builds_shown, result
 from tpch_elt.reports.page import Page, query_rows
 from tpch_elt.warehouse.connection import table_exists
@@ -33,6 +33,8 @@ def render(con: Con) -> str:
         failing=runs.failing_tests(con, builds),
         durations=runs.durations(con, builds),
         cost=cost.section(con),
+        sla=service.sla_section(con),
+        drift=service.drift_section(con),
         anomalies=checks.anomalies(con, builds, latest_results),
         freshness=checks.freshness(con),
         schema_changes=checks.schema_changes(con),
