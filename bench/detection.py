@@ -52,12 +52,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from tpch_elt.extract.batches import batch_dir  # noqa: E402
 from tpch_elt.load.ingest import ingest  # noqa: E402
 from tpch_elt.observability.drift import DriftSettings, evaluate_pending  # noqa: E402
+from tpch_elt.observability.forest import IsolationForest  # noqa: E402
 from tpch_elt.settings import Settings  # noqa: E402
 from tpch_elt.warehouse.connection import connect  # noqa: E402
 
@@ -309,21 +312,25 @@ def cost() -> dict[str, float]:
     cli(*common, "generate", "-s", "1", "--initial-fraction", "0.88", "--batches", "12")
     cli(*common, "load", "-s", "1")
     settings = Settings(data_dir=data_dir)
-    simulate_initial_load(settings)
+    # The simulated clock starts after the real load here: moving the initial load's
+    # time would make the build plan see a reload and rebuild everything.
+    with connect(settings.warehouse_path) as con:
+        [(loaded,)] = con.execute("select loaded_at from raw._batches where batch_id = 0").fetchall()
+    start = loaded + timedelta(days=1)
     for batch in range(1, 12):
         ingest(settings, batch)
         with connect(settings.warehouse_path) as con:
             con.execute(
-                "update raw._batches set loaded_at = ? where batch_id = ?", [START + batch * EVERY, batch]
+                "update raw._batches set loaded_at = ? where batch_id = ?", [start + batch * EVERY, batch]
             )
-            evaluate_pending(con, START + batch * EVERY, SETTINGS)
+            evaluate_pending(con, start + batch * EVERY, SETTINGS)
     cli(*common, "build")
     ingest_seconds = cli(*common, "ingest")
     build_seconds = cli(*common, "build")
     with connect(settings.warehouse_path) as con:
-        con.execute("update raw._batches set loaded_at = ? where batch_id = 12", [START + 12 * EVERY])
+        con.execute("update raw._batches set loaded_at = ? where batch_id = 12", [start + 12 * EVERY])
         started = time.perf_counter()
-        evaluate_pending(con, START + 12 * EVERY, SETTINGS)
+        [judged] = evaluate_pending(con, start + 12 * EVERY, SETTINGS)
         detect_seconds = time.perf_counter() - started
     numpy_import = min(
         float(
@@ -340,13 +347,22 @@ def cost() -> dict[str, float]:
         / 1e6
         for _ in range(3)
     )
+    # At batch 12 the learned detector is still learning (it judges from 100 passing
+    # batches on): its fit and score on the largest training set are timed apart.
+    profiles = np.random.default_rng(SEED).normal(size=(SETTINGS.training_batches + 1, 9))
+    started = time.perf_counter()
+    IsolationForest(trees=SETTINGS.forest_trees, seed=SEED).fit(profiles).score(profiles)
+    forest_seconds = time.perf_counter() - started
     increment = ingest_seconds + build_seconds
-    detection = detect_seconds + numpy_import
+    detection = detect_seconds + forest_seconds + numpy_import
+    checks = sum(f.status != "learning" for f in judged.findings)
     return {
+        "checks": checks,
         "ingest_seconds": round(ingest_seconds, 2),
         "build_seconds": round(build_seconds, 2),
         "increment_seconds": round(increment, 2),
         "detection_seconds": round(detect_seconds, 3),
+        "forest_seconds": round(forest_seconds, 3),
         "numpy_import_seconds": round(numpy_import, 3),
         "share_of_increment": round(detection / increment, 4),
     }
@@ -372,7 +388,8 @@ def main() -> None:
         print(
             f"\n| increment at SF1 (ingest + build) | detection of that batch | share | target |\n|---|---|---|---|\n"
             f"| {costs['increment_seconds']:.2f} s ({costs['ingest_seconds']:.2f} + {costs['build_seconds']:.2f}) "
-            f"| {costs['detection_seconds']:.3f} s + numpy import {costs['numpy_import_seconds']:.3f} s "
+            f"| {costs['detection_seconds']:.3f} s ({costs['checks']} checks) + forest {costs['forest_seconds']:.3f} s "
+            f"+ numpy import {costs['numpy_import_seconds']:.3f} s "
             f"| {100 * costs['share_of_increment']:.1f} % | ≤ {100 * TARGET_COST:.0f} % |"
         )
     met = (

@@ -35,6 +35,7 @@ from data reach the report and alerts only through their escaping.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -478,14 +479,15 @@ class BatchJudge:
         """How much later than expected the batch landed.
 
         Expected: the latest baseline batch's landing plus the usual gap
-        (the median between consecutive baseline batches) per batch since.
+        (the median, per batch, between consecutive baseline batches) per
+        batch since.
         Measured from that batch, not from the previous one: a batch after
         a late one would otherwise look on time.
         """
         s = self.settings
-        gaps = [
-            (landed[b] - landed[b - 1]).total_seconds() for b in base if b - 1 in landed and b - 1 in base
-        ]
+        # Per batch between consecutive baseline batches (a failed batch between two leaves a gap of two).
+        ordered = sorted(base)
+        gaps = [(landed[b] - landed[a]).total_seconds() / (b - a) for a, b in itertools.pairwise(ordered)]
         reference = max(base, default=None)
         if len(gaps) < s.min_baseline or reference is None:
             self._learning(profile, BATCHES_TABLE, "late", len(gaps))
