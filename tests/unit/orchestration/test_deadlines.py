@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,13 @@ CONTEXT: dict[str, Any] = {
     },
     "deadline": {"id": "0b0c", "deadline_time": datetime(2026, 12, 6, 5, 0, tzinfo=UTC)},
 }
+
+
+def run(coroutine: Coroutine[Any, Any, str]) -> str:
+    """The callback to completion on an event loop of its own: in a thread, because a test
+    before this one on the same worker (Playwright's sync API) may leave a loop running here."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -48,7 +57,7 @@ def test_a_missed_deadline_sends_one_alert_naming_the_pipeline_run_deadline_and_
     alerts: list[dict[str, str]], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        result = asyncio.run(deadlines.missed_deadline(pipeline="daily_sweep", sla="3h", context=CONTEXT))
+        result = run(deadlines.missed_deadline(pipeline="daily_sweep", sla="3h", context=CONTEXT))
     assert alerts == [
         {
             "pipeline": "daily_sweep",
@@ -62,7 +71,7 @@ def test_a_missed_deadline_sends_one_alert_naming_the_pipeline_run_deadline_and_
 
 
 def test_without_context_the_alert_still_goes_out(alerts: list[dict[str, str]]) -> None:
-    asyncio.run(deadlines.missed_deadline(pipeline="p", sla="30m"))
+    run(deadlines.missed_deadline(pipeline="p", sla="30m"))
     assert alerts == [{"pipeline": "p", "run_id": "unknown", "deadline": "unknown", "sla": "30m"}]
 
 
@@ -76,7 +85,7 @@ def test_a_failing_alert_is_logged_with_the_miss_and_never_raised(
 
     monkeypatch.setattr(sla, "alert_missed_deadline", broken)
     with caplog.at_level(logging.WARNING):
-        result = asyncio.run(deadlines.missed_deadline(pipeline="daily_sweep", sla="3h", context=CONTEXT))
+        result = run(deadlines.missed_deadline(pipeline="daily_sweep", sla="3h", context=CONTEXT))
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == [
         "deadline missed: pipeline daily_sweep run scheduled__2026-12-06T02:00:00+00:00 not finished by "
@@ -88,7 +97,7 @@ def test_a_failing_alert_is_logged_with_the_miss_and_never_raised(
 def test_untrusted_text_in_the_context_is_logged_printable(alerts: list[dict[str, str]], caplog) -> None:
     context = {"dag_run": {"dag_run_id": "manual__\x1b[2Jx"}, "deadline": {"deadline_time": "t\nforged line"}}
     with caplog.at_level(logging.WARNING):
-        asyncio.run(deadlines.missed_deadline(pipeline="p", sla="1h", context=context))
+        run(deadlines.missed_deadline(pipeline="p", sla="1h", context=context))
     assert "\x1b" not in caplog.text and "forged line" in caplog.text
     assert "\\x1b[2Jx" in caplog.text and "t\\x0aforged line" in caplog.text
     # the alert gets the values as they are: it makes them printable where it prints
