@@ -59,7 +59,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 from tpch_elt.extract.batches import batch_dir  # noqa: E402
 from tpch_elt.load.ingest import ingest  # noqa: E402
-from tpch_elt.observability.drift import DriftSettings, evaluate_pending  # noqa: E402
+from tpch_elt.observability.drift import evaluate_pending  # noqa: E402
+from tpch_elt.observability.drift_config import DriftSettings  # noqa: E402
 from tpch_elt.observability.forest import IsolationForest  # noqa: E402
 from tpch_elt.settings import Settings  # noqa: E402
 from tpch_elt.warehouse.connection import connect  # noqa: E402

@@ -12,8 +12,9 @@ import pytest
 from testkit.drift import EVERY, START, add_batch, create_raw
 
 from tpch_elt.errors import PipelineError
-from tpch_elt.observability import drift
-from tpch_elt.observability.drift import DriftSettings, evaluate_pending, psi
+from tpch_elt.observability import drift, drift_config
+from tpch_elt.observability.drift import evaluate_pending, psi
+from tpch_elt.observability.drift_config import DriftSettings
 from tpch_elt.observability.store import ensure_schema
 
 SETTINGS = DriftSettings(min_training=8, forest_trees=100)
@@ -136,7 +137,9 @@ def test_settings_come_from_the_orders_source_meta(con: duckdb.DuckDBPyConnectio
         "values ('b', 'source.p.tpch.orders', 'raw.orders', ?)",
         [json.dumps(meta)],
     )
-    assert drift.configured_settings(con) == DriftSettings(psi_threshold=0.25, seasonality="day_of_week")
+    assert drift_config.configured_settings(con) == DriftSettings(
+        psi_threshold=0.25, seasonality="day_of_week"
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,5 +153,5 @@ def test_settings_come_from_the_orders_source_meta(con: duckdb.DuckDBPyConnectio
 )
 def test_a_bad_drift_setting_is_one_line_naming_the_key(config: object, message: str) -> None:
     with pytest.raises(PipelineError, match=message) as caught:
-        drift.drift_settings(config, "source tpch.orders")
+        drift_config.drift_settings(config, "source tpch.orders")
     assert str(caught.value).startswith("drift config of source tpch.orders: ")

@@ -8,7 +8,8 @@ from datetime import timedelta
 import duckdb
 from testkit.drift import EVERY, START, add_batch, create_raw
 
-from tpch_elt.observability.drift import DriftSettings, evaluate_pending
+from tpch_elt.observability.drift import evaluate_pending
+from tpch_elt.observability.drift_config import DriftSettings
 from tpch_elt.observability.store import ensure_schema
 from tpch_elt.publish.publication import ensure_publications_table
 from tpch_elt.reports.observability import service
