@@ -450,6 +450,19 @@ def test_run_triggered_through_the_rest_api_succeeds_on_postgres(
     assert [e for e in _deadline_alerts(server) if e.get("pipeline") == DAG_ID] == []
 
 
+def _batch_landed(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python airflow/stack.py batch-landed --url <server> ARGS`, as whatever lands a batch runs it."""
+    return subprocess.run(
+        [sys.executable, str(STACK_FILE), "batch-landed", "--url", server.url, *args],
+        env=quiet_env(),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _deadlines(server: Server, dag_id: str, run_id: str) -> list[tuple]:
     """(deadline - queued_at, missed) of each deadline Airflow keeps for the run."""
     return _postgres(
@@ -523,30 +536,14 @@ def test_a_landed_batch_is_announced_as_an_event_on_the_asset_the_increment_runs
     assert [dag["dag_id"] for dag in asset["scheduled_dags"]] == [DAG_ID]
     _api(server, "PATCH", f"/dags/{DAG_ID}", token, {"is_paused": True})
     try:
-        proc = subprocess.run(
-            [sys.executable, str(STACK_FILE), "batch-landed", "--url", server.url, "--batch", "7"],
-            env=quiet_env(),
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = _batch_landed(server, "--batch", "7")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         event_id = int(re.search(r"asset event (\d+) on " + BATCH_LANDED_ASSET, proc.stdout).group(1))
         events = _api(server, "GET", f"/assets/events?asset_id={asset['id']}", token)["asset_events"]
         (event,) = [e for e in events if e["id"] == event_id]
         assert event["extra"] == {"batch_id": 7, "from_rest_api": True}
         # a wrong password is one line, no traceback
-        refused = subprocess.run(
-            [sys.executable, str(STACK_FILE), "batch-landed", "--url", server.url, "--login", "airflow:x"],
-            env=quiet_env(),
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        refused = _batch_landed(server, "--login", "airflow:x")
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
             f"error: Airflow at {server.url} refused the asset event: HTTP 401 Unauthorized"

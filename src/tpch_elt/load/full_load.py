@@ -27,7 +27,7 @@ import duckdb
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.extract.batches import read_plan
-from tpch_elt.load.quarantine import ACCEPTED, screened
+from tpch_elt.load.quarantine import ACCEPTED, Screened, screened
 from tpch_elt.load.rules import QUARANTINE_TABLE, columns_sql, ensure_quarantine_table
 from tpch_elt.load.schema_check import FileSchema, check_file, describe_extra, read_parquet_sql
 from tpch_elt.settings import Settings
@@ -114,6 +114,30 @@ def ensure_batches_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"alter table {BATCHES_TABLE} add column if not exists plan varchar")
 
 
+def replace_initial_table(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, stamp: str, extra: tuple[tuple[str, str], ...]
+) -> tuple[int, Screened]:
+    """Raw's `table` replaced by the initial load's rows in `source` that pass the reject rules
+    (the rest to the quarantine), as batch 0 loaded at `stamp`; the rows written and the screening.
+    `load` does it for every table, the reference reload (orchestration/reference.py) for six."""
+    with screened(
+        con, table, source, batch_id=INITIAL_BATCH_ID, stamp_sql=stamp, redeliveries=False
+    ) as checked:
+        con.execute(
+            f"""
+            create or replace table {RAW_SCHEMA}.{table} as
+            select
+                {columns_sql(table, extra)},
+                cast({INITIAL_BATCH_ID} as integer) as _batch_id,
+                {stamp} as _loaded_at
+            from {checked.view}
+            where {ACCEPTED}
+            """
+        )
+    counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{table}").fetchone()
+    return (int(counted[0]) if counted else 0), checked
+
+
 def load(
     settings: Settings,
     scale_factor: float,
@@ -157,25 +181,11 @@ def load(
                 source = (
                     f"(select * from {read_parquet_sql(files[spec.name])} {key_filter.get(spec.name, '')})"
                 )
-                with screened(
-                    con, spec.name, source, batch_id=INITIAL_BATCH_ID, stamp_sql=stamp, redeliveries=False
-                ) as checked:
-                    quarantined.update(checked.quarantined)
-                    if checked.orders_withdrawn:
-                        row_counts["orders"] -= checked.orders_withdrawn
-                    con.execute(
-                        f"""
-                        create or replace table {RAW_SCHEMA}.{spec.name} as
-                        select
-                            {columns_sql(spec.name, schemas[spec.name].extra)},
-                            cast({INITIAL_BATCH_ID} as integer) as _batch_id,
-                            {stamp} as _loaded_at
-                        from {checked.view}
-                        where {ACCEPTED}
-                        """
-                    )
-                counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{spec.name}").fetchone()
-                row_counts[spec.name] = int(counted[0]) if counted else 0
+                rows, checked = replace_initial_table(con, spec.name, source, stamp, schemas[spec.name].extra)
+                quarantined.update(checked.quarantined)
+                if checked.orders_withdrawn:
+                    row_counts["orders"] -= checked.orders_withdrawn
+                row_counts[spec.name] = rows
                 if on_table is not None:
                     on_table(spec.name, row_counts[spec.name])
             current = BATCHES_TABLE

@@ -225,6 +225,25 @@ def post_webhook(url: str, text: str) -> None:
         raise PipelineError(f"webhook {host} could not be posted to ({type(exc).__name__})") from None
 
 
+def deliver(
+    message: str | None,
+    settings: AlertSettings,
+    out: Callable[[str], None],
+    post: Callable[[str, str], None],
+) -> tuple[bool | None, str | None]:
+    """Print `message` and POST it to the webhook, if any: (delivered, error); (None, None) with no webhook."""
+    if message is None:
+        return None, None
+    out(message)
+    if not settings.webhook_url:
+        return None, None
+    try:
+        post(settings.webhook_url, message)
+    except PipelineError as exc:
+        return False, str(exc)
+    return True, None
+
+
 def notify(
     con: duckdb.DuckDBPyConnection,
     incidents: Sequence[Incident],
@@ -241,16 +260,7 @@ def notify(
     fresh = [i for i in grouped if i.key not in recent]
     quiet = [i for i in grouped if i.key in recent]
     message = compose(fresh, len(quiet), headline, settings.suppress_hours) if fresh else None
-    delivered: bool | None = None
-    error: str | None = None
-    if message is not None:
-        out(message)
-        if settings.webhook_url:
-            try:
-                post(settings.webhook_url, message)
-                delivered = True
-            except PipelineError as exc:
-                delivered, error = False, str(exc)
+    delivered, error = deliver(message, settings, out, post)
     channels = "stdout+webhook" if settings.webhook_url else "stdout"
     status = "sent" if delivered is not False else "failed"
     rows = [

@@ -48,6 +48,7 @@ from tpch_elt.observability.alerts import (
     AlertSettings,
     Incident,
     compose,
+    deliver,
     post_webhook,
 )
 from tpch_elt.observability.store import SCHEMA, utc_now
@@ -323,16 +324,7 @@ def deadline_miss(
             if recent
             else compose([incident], 0, f"tpch-elt · Airflow {pipeline}", alert_settings.suppress_hours)
         )
-        delivered: bool | None = None
-        error = None
-        if message is not None:
-            out(message)
-            if alert_settings.webhook_url:
-                try:
-                    post(alert_settings.webhook_url, message)
-                    delivered = True
-                except PipelineError as exc:
-                    delivered, error = False, str(exc)
+        delivered, error = deliver(message, alert_settings, out, post)
         status = "suppressed" if recent else "sent" if delivered is not False else "failed"
         entry = {
             "sent_at": now.isoformat(),

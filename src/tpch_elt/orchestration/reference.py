@@ -22,10 +22,10 @@ from tpch_elt.load.full_load import (
     LoadResult,
     check_landing_file,
     landing_files,
+    replace_initial_table,
     utc_now,
 )
-from tpch_elt.load.quarantine import ACCEPTED, screened
-from tpch_elt.load.rules import QUARANTINE_TABLE, columns_sql, ensure_quarantine_table
+from tpch_elt.load.rules import QUARANTINE_TABLE, ensure_quarantine_table
 from tpch_elt.load.schema_check import describe_extra, read_parquet_sql
 from tpch_elt.orchestration.pipelines import REFERENCE_TABLES
 from tpch_elt.settings import Settings
@@ -82,21 +82,7 @@ def reload_reference(settings: Settings, tables: tuple[str, ...] = REFERENCE_TAB
                     [spec.name, INITIAL_BATCH_ID],
                 )
                 source = f"(select * from {read_parquet_sql(files[spec.name])})"
-                with screened(
-                    con, spec.name, source, batch_id=INITIAL_BATCH_ID, stamp_sql=stamp, redeliveries=False
-                ) as checked:
-                    quarantined.update(checked.quarantined)
-                    con.execute(
-                        f"""
-                        create or replace table {RAW_SCHEMA}.{spec.name} as
-                        select
-                            {columns_sql(spec.name, schemas[spec.name].extra)},
-                            cast({INITIAL_BATCH_ID} as integer) as _batch_id,
-                            {stamp} as _loaded_at
-                        from {checked.view}
-                        where {ACCEPTED}
-                        """
-                    )
-                counted = con.execute(f"select count(*) from {RAW_SCHEMA}.{spec.name}").fetchone()
-                row_counts[spec.name] = int(counted[0]) if counted else 0
+                rows, checked = replace_initial_table(con, spec.name, source, stamp, schemas[spec.name].extra)
+                quarantined.update(checked.quarantined)
+                row_counts[spec.name] = rows
     return LoadResult(INITIAL_BATCH_ID, loaded_at, row_counts, quarantined, warnings)
