@@ -45,7 +45,6 @@ from statistics import median
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from tpch_elt.extract.batches import BATCH_TABLES
 from tpch_elt.load.full_load import BATCHES_TABLE
@@ -60,7 +59,6 @@ from tpch_elt.observability.drift_sql import (
     profiled_columns,
     quantiles_sql,
 )
-from tpch_elt.observability.forest import IsolationForest
 from tpch_elt.observability.store import SCHEMA, ensure_schema, insert_rows
 from tpch_elt.warehouse.connection import table_exists
 
@@ -460,6 +458,11 @@ class BatchJudge:
             return finding(
                 "learning", None, None, f"{len(training)} passing batch profile(s), {s.min_training} needed"
             )
+        # NumPy only here: every `tpch-elt` command imports this module, few fit a forest.
+        import numpy as np
+
+        from tpch_elt.observability.forest import IsolationForest
+
         vector = np.array([profile.features[n] for n in names])
         matrix = np.array([[p.features[n] for n in names] for p in training])
         # The batch is fitted with the passing ones and must be the most isolated of them all:
