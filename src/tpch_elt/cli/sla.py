@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import typer
 from rich.table import Table
 
@@ -12,17 +10,11 @@ from tpch_elt.cli.output import console, safe
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability.sla import State, current_states
 from tpch_elt.observability.store import utc_now
+from tpch_elt.orchestration.pipelines import deadlines
 from tpch_elt.settings import Settings
 from tpch_elt.warehouse.connection import connect
 
 _STYLE = {"met": "green", "at risk": "yellow", "breached": "bold red", "unknown": "dim"}
-
-
-def pipeline_deadlines() -> list[tuple[str, timedelta]]:
-    """Each pipeline of airflow/pipelines.yml that declares an SLA, with it."""
-    from tpch_elt.orchestration.pipelines import load_pipelines
-
-    return [(p.name, p.deadline) for p in load_pipelines() if p.deadline is not None]
 
 
 def states(settings: Settings) -> list[State]:
@@ -31,9 +23,8 @@ def states(settings: Settings) -> list[State]:
             f"sla reads the embedded DuckDB warehouse's history; target {settings.target!r} is not "
             "supported: run `tpch-elt --target prod sla`"
         )
-    deadlines = pipeline_deadlines()
     with connect(settings.warehouse_path, read_only=True) as con:
-        return current_states(con, settings, utc_now(), deadlines)
+        return current_states(con, settings, utc_now(), deadlines())
 
 
 def sla(ctx: typer.Context) -> None:

@@ -148,7 +148,7 @@ class State:
         return Incident(f"sla:{self.kind}:{self.name}", "sla", "fail", "sla", f"{self.name}: {self.evidence}")
 
 
-def _landed_batches(con: duckdb.DuckDBPyConnection) -> list[tuple[int, datetime]]:
+def landed_batches(con: duckdb.DuckDBPyConnection) -> list[tuple[int, datetime]]:
     """Every arrival batch of the current load (batch 0, the initial load, excluded) and when it landed."""
     if not table_exists(con, "raw", "_batches"):
         return []
@@ -191,13 +191,19 @@ def reflected_at(
     return None
 
 
-def freshness_state(con: duckdb.DuckDBPyConnection, goal: Objective, now: datetime) -> State:
+Landed = Sequence[tuple[int, datetime]]
+
+
+def freshness_state(
+    con: duckdb.DuckDBPyConnection, goal: Objective, now: datetime, landed: Landed | None = None
+) -> State:
+    """`landed`: `landed_batches(con)`, read once by a caller judging several objectives."""
     label = f"every batch in {goal.name} within {format_duration(goal.freshness)}"
     publications = _publications_of(con, goal.name)
     missing = [
-        (batch, landed)
-        for batch, landed in _landed_batches(con)
-        if landed <= now and reflected_at(landed, batch, publications) is None
+        (batch, landed_at)
+        for batch, landed_at in (landed_batches(con) if landed is None else landed)
+        if landed_at <= now and reflected_at(landed_at, batch, publications) is None
     ]
     last = publications[-1] if publications else None
     shown = (
@@ -207,10 +213,10 @@ def freshness_state(con: duckdb.DuckDBPyConnection, goal: Objective, now: dateti
     )
     if not missing:
         return State(goal.name, "freshness", label, "met", f"every landed batch is published ({shown})")
-    batch, landed = missing[0]
-    age = now - landed
+    batch, oldest = missing[0]
+    age = now - oldest
     evidence = (
-        f"batch {batch} landed {format_duration(age)} ago ({landed:%Y-%m-%d %H:%M} UTC) and is not in it; "
+        f"batch {batch} landed {format_duration(age)} ago ({oldest:%Y-%m-%d %H:%M} UTC) and is not in it; "
         f"{len(missing)} batch(es) missing; {shown}"
     )
     if age > goal.freshness:
@@ -237,17 +243,19 @@ class Attainment:
         return None if not self.batches else 100.0 * self.within / self.batches
 
 
-def attainment(con: duckdb.DuckDBPyConnection, goal: Objective, now: datetime) -> Attainment:
+def attainment(
+    con: duckdb.DuckDBPyConnection, goal: Objective, now: datetime, landed: Landed | None = None
+) -> Attainment:
     """Each landed batch: reflected within the objective or not (a batch still missing counts by its age)."""
     publications = _publications_of(con, goal.name)
     days: dict[str, list[int]] = {}
     within, worst, total = 0, None, 0
-    for batch, landed in _landed_batches(con):
-        if landed > now:
+    for batch, landed_at in landed_batches(con) if landed is None else landed:
+        if landed_at > now:
             continue
-        latency = (reflected_at(landed, batch, publications) or now) - landed
+        latency = (reflected_at(landed_at, batch, publications) or now) - landed_at
         ok = latency <= goal.freshness
-        day = days.setdefault(f"{landed:%Y-%m-%d}", [0, 0])
+        day = days.setdefault(f"{landed_at:%Y-%m-%d}", [0, 0])
         day[0] += 1
         day[1] += ok
         within += ok
@@ -435,7 +443,8 @@ def current_states(
     deadlines: Sequence[tuple[str, timedelta]] = (),
 ) -> list[State]:
     """Every freshness objective of the latest build, then every pipeline deadline given."""
-    states = [freshness_state(con, goal, now) for goal in latest_objectives(con)]
+    landed = landed_batches(con)
+    states = [freshness_state(con, goal, now, landed) for goal in latest_objectives(con)]
     if table_exists(con, SCHEMA, "invocations"):
         journal = journal_path(settings.warehouse_path)
         states += [deadline_state(con, journal, name, sla, now) for name, sla in deadlines]

@@ -246,3 +246,8 @@ def load_pipelines(path: Path | None = None) -> list[Pipeline]:
             )
         pipelines.append(pipeline)
     return pipelines
+
+
+def deadlines(path: Path | None = None) -> list[tuple[str, timedelta]]:
+    """Each pipeline that declares an SLA, with its deadline (`tpch-elt sla`, the report)."""
+    return [(p.name, p.deadline) for p in load_pipelines(path) if p.deadline is not None]

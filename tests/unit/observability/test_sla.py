@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from testkit.drift import create_raw
 
 from tpch_elt.errors import PipelineError
 from tpch_elt.observability import sla
-from tpch_elt.observability.alerts import AlertSettings
+from tpch_elt.observability.alerts import AlertSettings, post_webhook
 from tpch_elt.observability.store import ensure_schema
 from tpch_elt.publish.publication import ensure_publications_table
 from tpch_elt.settings import Settings
@@ -149,7 +149,12 @@ def test_slo_rows_come_from_model_meta() -> None:
 # --- deadlines ------------------------------------------------------------------------------
 
 
-def miss(settings: Settings, now: datetime, **alerting: object) -> sla.AlertOutcome:
+def miss(
+    settings: Settings,
+    now: datetime,
+    alerting: AlertSettings | None = None,
+    post: Callable[[str, str], None] = post_webhook,
+) -> sla.AlertOutcome:
     lines: list[str] = []
     outcome = sla.deadline_miss(
         settings,
@@ -157,9 +162,10 @@ def miss(settings: Settings, now: datetime, **alerting: object) -> sla.AlertOutc
         run_id="scheduled__2026-03-02T04:00:00+00:00",
         deadline="2026-03-02 06:00 UTC",
         sla="2h",
-        alert_settings=AlertSettings(**alerting),  # type: ignore[arg-type]
+        alert_settings=alerting or AlertSettings(),
         now=now,
         out=lines.append,
+        post=post,
     )
     assert bool(lines) == bool(outcome.sent)
     return outcome
@@ -185,18 +191,7 @@ def test_an_undeliverable_deadline_alert_is_recorded_as_failed(tmp_path: Path) -
     def refuse(url: str, text: str) -> None:
         raise PipelineError("webhook https://hooks.example/… unreachable (refused)")
 
-    lines: list[str] = []
-    outcome = sla.deadline_miss(
-        settings,
-        pipeline="p",
-        run_id="r",
-        deadline="d",
-        sla="1h",
-        alert_settings=AlertSettings("https://hooks.example/T/B/secret"),
-        now=T0,
-        out=lines.append,
-        post=refuse,
-    )
+    outcome = miss(settings, T0, AlertSettings("https://hooks.example/T/B/secret"), refuse)
     assert outcome.delivered is False
     [entry] = sla.journal_entries(sla.journal_path(settings.warehouse_path))
     assert entry["status"] == "failed" and "secret" not in json.dumps(entry)

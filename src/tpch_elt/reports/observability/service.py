@@ -35,9 +35,9 @@ ATTAINMENT_DAYS = 30
 def _pipeline_deadlines() -> list[tuple[str, timedelta]]:
     """The pipelines' SLAs, when airflow/pipelines.yml can be read; none otherwise (the page still renders)."""
     try:
-        from tpch_elt.cli.sla import pipeline_deadlines
+        from tpch_elt.orchestration.pipelines import deadlines
 
-        return pipeline_deadlines()
+        return deadlines()
     except Exception:  # a report never fails on the Airflow config; `tpch-elt sla` names the problem
         return []
 
@@ -46,13 +46,14 @@ def sla_section(con: Con) -> Markup | None:
     """States and attainment of every SLA, or None when none is declared."""
     now = utc_now()
     objectives = sla.latest_objectives(con)
-    states = [sla.freshness_state(con, goal, now) for goal in objectives]
+    landed = sla.landed_batches(con)
+    states = [sla.freshness_state(con, goal, now, landed) for goal in objectives]
     states += [
         sla.deadline_state(con, _journal(con), name, limit, now) for name, limit in _pipeline_deadlines()
     ]
     if not states:
         return None
-    attained = {goal.name: sla.attainment(con, goal, now) for goal in objectives}
+    attained = {goal.name: sla.attainment(con, goal, now, landed) for goal in objectives}
     table = Table(
         ["SLA", "kind", "objective", "state", "evidence", "attained", "worst"],
         [
